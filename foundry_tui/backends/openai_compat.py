@@ -1,0 +1,476 @@
+"""Any OpenAI-compatible endpoint (a Foundry Local service, Ollama, llama.cpp, vLLM) behind the Backend protocol.
+
+Chat goes through the `openai` client. Foundry Local services also expose management routes; two families exist
+(`/openai/*` on older services, `/models/*` on newer ones) and whichever answers is used. Servers without them
+report management actions as "not supported by this endpoint".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx2 as httpx
+import openai
+
+from foundry_tui.backends.base import (
+    BackendInfo,
+    CatalogListing,
+    ChatMessage,
+    ChatOptions,
+    DoneEvent,
+    DownloadProgress,
+    ErrorEvent,
+    ModelEntry,
+    ProgressCallback,
+    StreamEvent,
+    TokenEvent,
+    Usage,
+)
+from foundry_tui.config import Settings
+from foundry_tui.errors import BackendError, CancelledError, ModelNotFoundError, NotSupportedError, one_line
+
+Family = Literal["openai", "models"]
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+
+
+def api_root(endpoint: str) -> str:
+    """'http://h:5273/v1/' → 'http://h:5273': management routes live beside /v1, not under it."""
+    root = endpoint.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+class EndpointBackend:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.endpoint:
+            raise ValueError("EndpointBackend needs settings.endpoint")
+        self._settings = settings
+        self.root = api_root(settings.endpoint)
+        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self._http = httpx.Client(
+            base_url=self.root, headers=headers, timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0)
+        )
+        self._client = openai.OpenAI(
+            base_url=self.root + "/v1",
+            api_key=settings.api_key or "not-needed",
+            max_retries=0,  # a retry would hide the failure and skew timings
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0, read=settings.stall_timeout_s),
+        )
+        self._family: Family | None = None
+        self._family_probed = False
+        self._probe_lock = threading.Lock()
+        self.include_usage = True  # switched off for servers that reject stream_options
+
+    # -- description ---------------------------------------------------------------------------------------
+
+    def info(self) -> BackendInfo:
+        family = self._management_family()
+        label = "Foundry Local service" if family else "OpenAI-compatible endpoint"
+        return BackendInfo(
+            kind="endpoint",
+            label=f"{label} at {self.root}",
+            endpoint=self.root,
+            management=family is not None,
+            details={"routes": f"/{family}/*" if family else "none"},
+        )
+
+    def _management_family(self) -> Family | None:
+        with self._probe_lock:
+            if not self._family_probed:
+                self._family = self._probe_family()
+                self._family_probed = True
+            return self._family
+
+    def _probe_family(self) -> Family | None:
+        for family, path in (("openai", "/openai/loadedmodels"), ("models", "/models/loaded")):
+            try:
+                response = self._http.get(path, timeout=5.0)
+                if response.status_code == 200 and isinstance(response.json(), list | dict):
+                    return family  # type: ignore[return-value]
+            except (httpx.HTTPError, ValueError):
+                continue
+        return None
+
+    def _require_management(self, action: str) -> Family:
+        family = self._management_family()
+        if family is None:
+            raise NotSupportedError(
+                f"{action} is not supported by this endpoint ({self.root} has no management routes)"
+            )
+        return family
+
+    # -- HTTP helpers --------------------------------------------------------------------------------------
+
+    def _get_json(self, path: str, action: str) -> Any:
+        try:
+            response = self._http.get(path)
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"{action}: cannot reach {self.root}: {one_line(str(exc)) or type(exc).__name__}", kind="network"
+            ) from None
+        if response.status_code >= 400:
+            raise BackendError(
+                f"{action}: HTTP {response.status_code} from {self.root}{path}: {_error_text(response)}", kind="http"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendError(f"{action}: {self.root}{path} did not answer with JSON", kind="malformed") from None
+
+    # -- catalog -------------------------------------------------------------------------------------------
+
+    def _served_ids(self) -> list[str]:
+        data = self._get_json("/v1/models", "list models")
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BackendError(f"list models: {self.root}/v1/models answered without a 'data' list", kind="malformed")
+        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+
+    def list_catalog(self, *, refresh: bool = False) -> CatalogListing:
+        try:
+            served = self._served_ids()
+        except BackendError as exc:
+            return CatalogListing((), "unreachable", str(exc))
+        loaded = set(self._ids_or_empty("/openai/loadedmodels", "/models/loaded"))
+        cached = set(self._ids_or_empty("/openai/models", None))
+        entries: dict[str, ModelEntry] = {}
+        if self._management_family() is not None:
+            with contextlib.suppress(BackendError):
+                for item in self._get_json("/foundry/list", "list catalog"):
+                    entry = _catalog_entry(item, cached, loaded)
+                    if entry is not None:
+                        entries[entry.id] = entry
+        for model_id in served:
+            if model_id not in entries:
+                entries[model_id] = ModelEntry(
+                    id=model_id,
+                    alias=model_id,
+                    source="endpoint",
+                    variants=(model_id,),
+                    cached=True,
+                    loaded=model_id in loaded or not loaded,
+                )
+        return CatalogListing(tuple(entries.values()), "ok")
+
+    def _ids_or_empty(self, openai_path: str, models_path: str | None) -> list[str]:
+        family = self._management_family()
+        path = openai_path if family == "openai" else models_path if family == "models" else None
+        if path is None:
+            return []
+        try:
+            data = self._get_json(path, "list models")
+        except BackendError:
+            return []
+        return [str(x) for x in data] if isinstance(data, list) else []
+
+    def list_local(self) -> list[ModelEntry]:
+        return []  # registration of local dirs happens in the service's own process, not over HTTP
+
+    def list_cached(self) -> list[ModelEntry]:
+        family = self._require_management("listing cached models")
+        if family == "models":
+            raise NotSupportedError(f"listing cached models is not supported by this endpoint ({self.root})")
+        return self._entries_for(self._ids_or_empty("/openai/models", None))
+
+    def list_loaded(self) -> list[ModelEntry]:
+        self._require_management("listing loaded models")
+        ids = self._ids_or_empty("/openai/loadedmodels", "/models/loaded")
+        return [ModelEntry(id=i, alias=i, source="endpoint", variants=(i,), cached=True, loaded=True) for i in ids]
+
+    def _entries_for(self, ids: list[str]) -> list[ModelEntry]:
+        loaded = set(self._ids_or_empty("/openai/loadedmodels", "/models/loaded"))
+        return [
+            ModelEntry(id=i, alias=i, source="endpoint", variants=(i,), cached=True, loaded=i in loaded) for i in ids
+        ]
+
+    def resolve(self, model: str) -> ModelEntry:
+        listing = self.list_catalog()
+        if listing.state != "ok":
+            raise BackendError(listing.reason or f"cannot reach {self.root}", kind="network")
+        for entry in listing.models:
+            if model == entry.id:
+                return entry
+        for entry in listing.models:
+            if model == entry.alias:
+                return entry
+        known = ", ".join(sorted(e.id for e in listing.models)) or "none"
+        raise ModelNotFoundError(f"no model {model!r} at {self.root} (it serves: {known})")
+
+    # -- actions the in-process runtime does locally -------------------------------------------------------
+
+    def register_model(
+        self, path: str, model_id: str, *, task: str = "chat-completion", display_name: str | None = None
+    ) -> ModelEntry:
+        raise NotSupportedError(
+            "registering a local model directory is not supported by an endpoint; drop --endpoint to register it "
+            "with the in-process runtime"
+        )
+
+    def unregister_model(self, model_id: str) -> None:
+        raise NotSupportedError("unregistering local models is not supported by an endpoint; drop --endpoint")
+
+    def remove_from_cache(self, model: str) -> None:
+        raise NotSupportedError(f"removing models from the cache is not supported by this endpoint ({self.root})")
+
+    # -- management ----------------------------------------------------------------------------------------
+
+    def download(
+        self, model: str, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> ModelEntry:
+        family = self._require_management("downloading models")
+        if family != "openai":
+            raise NotSupportedError(f"downloading models is not supported by this endpoint ({self.root})")
+        entry = self.resolve(model)
+        body = {
+            "model": {"Name": entry.id, "Uri": entry.path or "", "ProviderType": "AzureFoundry"},
+            "ignorePipeReport": True,
+        }
+        result: dict[str, Any] | None = None
+        try:
+            with self._http.stream(
+                "POST", "/openai/download", json=body, timeout=httpx.Timeout(None, connect=5.0)
+            ) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise BackendError(f"download {entry.id}: HTTP {r.status_code}: {_error_text(r)}", kind="http")
+                for line in r.iter_lines():
+                    if cancel is not None and cancel.is_set():
+                        raise CancelledError(f"download {entry.id}: cancelled")
+                    result = _download_line(line, entry, progress) or result
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"download {entry.id}: {one_line(str(exc)) or type(exc).__name__}", kind="network"
+            ) from None
+        if result is None:
+            raise BackendError(f"download {entry.id}: the service ended without a result line", kind="malformed")
+        if not result.get("success"):
+            raise BackendError(
+                f"download {entry.id}: {one_line(str(result.get('errorMessage') or 'failed'))}", kind="http"
+            )
+        return entry
+
+    def load(self, model: str) -> ModelEntry:
+        family = self._require_management("loading models")
+        entry = self.resolve(model)
+        path = (
+            f"/openai/load/{quote(entry.id, safe='')}"
+            if family == "openai"
+            else f"/models/load/{quote(entry.alias, safe='')}"
+        )
+        self._get_json(path, f"load {entry.id}")
+        return ModelEntry(**{**entry.__dict__, "loaded": True})
+
+    def unload(self, model: str) -> None:
+        family = self._require_management("unloading models")
+        entry = self.resolve(model)
+        path = (
+            f"/openai/unload/{quote(entry.id, safe='')}"
+            if family == "openai"
+            else f"/models/unload/{quote(entry.alias, safe='')}"
+        )
+        self._get_json(path, f"unload {entry.id}")
+
+    # -- chat ----------------------------------------------------------------------------------------------
+
+    def stream_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> EndpointChatStream:
+        return EndpointChatStream(self, model, messages, options)
+
+    def create_stream(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Any:
+        """Send the request; retry once without stream_options if the server rejects that field."""
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "stream": True,
+            "timeout": httpx.Timeout(self._settings.request_timeout_s, connect=5.0, read=options.stall_timeout_s),
+        }
+        if options.top_p is not None:
+            kwargs["top_p"] = options.top_p
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        if self.include_usage:
+            try:
+                return self._client.chat.completions.create(**kwargs, stream_options={"include_usage": True})
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if "stream_options" not in str(exc) and "include_usage" not in str(exc):
+                    raise
+                self.include_usage = False
+        return self._client.chat.completions.create(**kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+        self._client.close()
+
+
+class EndpointChatStream:
+    def __init__(self, backend: EndpointBackend, model: str, messages: list[ChatMessage], options: ChatOptions) -> None:
+        self._backend = backend
+        self.model_id = model
+        self._messages = messages
+        self._options = options
+        self._cancelled = threading.Event()
+        self._stream: Any = None
+        self.t_sent_ns = 0
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        stream = self._stream
+        if stream is not None:
+            # Closing the response unblocks a read that is waiting on a slow or stalled server.
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        root = self._backend.root
+        self.t_sent_ns = time.perf_counter_ns()
+        try:
+            self._stream = self._backend.create_stream(self.model_id, self._messages, self._options)
+        except openai.APIStatusError as exc:
+            yield ErrorEvent(
+                time.perf_counter_ns(), f"HTTP {exc.status_code} from {root}: {_api_error_text(exc)}", "http"
+            )
+            return
+        except openai.APITimeoutError:
+            yield ErrorEvent(time.perf_counter_ns(), f"{root} sent no response within the timeout", "stalled")
+            return
+        except openai.APIConnectionError as exc:
+            yield ErrorEvent(time.perf_counter_ns(), f"cannot connect to {root}: {_cause(exc)}", "network")
+            return
+        if self._cancelled.is_set():
+            self._stream.close()
+            yield DoneEvent(time.perf_counter_ns(), "cancelled")
+            return
+        yield from self._read()
+
+    def _read(self) -> Iterator[StreamEvent]:
+        root = self._backend.root
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            with self._stream as stream:
+                for chunk in stream:
+                    t_ns = time.perf_counter_ns()
+                    if chunk.usage is not None:
+                        u = chunk.usage
+                        usage = Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0)
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    delta = choice.delta
+                    thinking = _reasoning_text(delta)
+                    if thinking:
+                        yield TokenEvent(thinking, t_ns, None, reasoning=True)
+                    if delta is not None and delta.content:
+                        yield TokenEvent(delta.content, t_ns, None)
+                    if choice.finish_reason:
+                        finish = str(choice.finish_reason)
+        except Exception as exc:
+            now = time.perf_counter_ns()
+            if self._cancelled.is_set():
+                yield DoneEvent(now, "cancelled", usage)
+            elif isinstance(exc, openai.APITimeoutError):
+                yield ErrorEvent(
+                    now, f"stream from {root} stalled: no data for {self._options.stall_timeout_s:g} s", "stalled"
+                )
+            elif isinstance(exc, openai.APIConnectionError):
+                yield ErrorEvent(now, f"connection to {root} dropped mid-stream ({_cause(exc)})", "dropped")
+            elif isinstance(exc, json.JSONDecodeError | ValueError):
+                yield ErrorEvent(now, f"{root} sent a malformed stream line: {one_line(str(exc), 120)}", "malformed")
+            elif isinstance(exc, openai.APIError):
+                yield ErrorEvent(now, f"{root} reported an error mid-stream: {one_line(exc.message)}", "http")
+            else:
+                yield ErrorEvent(
+                    now, f"stream from {root} failed: {type(exc).__name__}: {one_line(str(exc))}", "dropped"
+                )
+            return
+        if self._cancelled.is_set():
+            yield DoneEvent(time.perf_counter_ns(), "cancelled", usage)
+        elif finish is None:
+            yield ErrorEvent(time.perf_counter_ns(), f"stream from {root} ended without a finish reason", "dropped")
+        else:
+            yield DoneEvent(time.perf_counter_ns(), finish, usage)
+
+
+def _reasoning_text(delta: Any) -> str | None:
+    # vLLM and llama.cpp send `reasoning_content`, Ollama `reasoning`; both arrive as extra fields.
+    if delta is None:
+        return None
+    extra = getattr(delta, "model_extra", None) or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ or exc.__context__
+    text = str(inner) if inner is not None and str(inner) else str(exc)
+    return one_line(text, 200) or type(inner or exc).__name__
+
+
+def _api_error_text(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else body.get("message")
+        if message:
+            return one_line(str(message), 300)
+    return one_line(exc.message, 300)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return one_line(response.text, 300) or response.reason_phrase
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return one_line(str(error["message"]), 300)
+        if data.get("message"):
+            return one_line(str(data["message"]), 300)
+    return one_line(json.dumps(data), 300)
+
+
+def _download_line(line: str, entry: ModelEntry, progress: ProgressCallback | None) -> dict[str, Any] | None:
+    """Progress lines carry `NN.N%`; the last line is JSON `{"success": …, "errorMessage": …}`."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and "success" in data else None
+    match = _PERCENT.search(text)
+    if match and progress is not None:
+        progress(DownloadProgress(percent=min(100.0, float(match.group(1))), total_mb=entry.size_mb))
+    return None
+
+
+def _catalog_entry(item: Any, cached: set[str], loaded: set[str]) -> ModelEntry | None:
+    if not isinstance(item, dict) or not item.get("name"):
+        return None
+    runtime: dict[str, Any] = item["runtime"] if isinstance(item.get("runtime"), dict) else {}
+    model_id = str(item["name"])
+    size = item.get("fileSizeMb")
+    return ModelEntry(
+        id=model_id,
+        alias=str(item.get("alias") or model_id),
+        source="endpoint",
+        display_name=item.get("displayName"),
+        variants=(model_id,),
+        device=runtime.get("deviceType"),
+        execution_provider=runtime.get("executionProvider"),
+        size_mb=int(size) if isinstance(size, int | float) else None,
+        license=item.get("license"),
+        task=item.get("task"),
+        publisher=item.get("publisher"),
+        cached=model_id in cached,
+        loaded=model_id in loaded,
+        path=item.get("uri"),
+    )

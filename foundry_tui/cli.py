@@ -1,0 +1,101 @@
+"""Command-line parsing only: each subcommand hands its arguments to foundry_tui.commands.
+
+Exit codes (an API, like the --json shapes): 0 success, 1 the operation failed (runtime, server, some check),
+2 bad input (flags, paths, ids, unknown model), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from foundry_tui import __version__
+from foundry_tui.errors import BadInputError, FoundryTuiError
+
+PROG = "foundry-tui"
+
+# Flags every command accepts, before or after the command name. SUPPRESS keeps unset flags out of the
+# namespace, so the settings layers below them (env, config file) still apply.
+_GLOBAL_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("--endpoint",),
+        {"metavar": "URL", "help": "use an OpenAI-compatible endpoint instead of the in-process runtime"},
+    ),
+    (("--cache-dir",), {"metavar": "DIR", "help": "Foundry model cache directory"}),
+    (("--data-dir",), {"metavar": "DIR", "help": "app data directory (registrations, logs)"}),
+    (("--config",), {"metavar": "FILE", "help": "config file (default: $XDG_CONFIG_HOME/foundry-tui/config.toml)"}),
+    (("--api-key",), {"metavar": "KEY", "help": "bearer token for the endpoint"}),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts read stderr.
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_global_flags(parser: argparse.ArgumentParser) -> None:
+    for names, options in _GLOBAL_FLAGS:
+        parser.add_argument(*names, default=argparse.SUPPRESS, **options)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Explore local LLMs on Microsoft Foundry Local from a terminal.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_global_flags(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    models = sub.add_parser("models", help="list the catalog, local, cached and loaded models")
+    models.add_argument("--json", action="store_true", help="print one JSON object")
+
+    register = sub.add_parser("register", help="register a local ONNX Runtime GenAI model directory")
+    register.add_argument("path", metavar="PATH", help="directory holding genai_config.json")
+    register.add_argument(
+        "--id", required=True, dest="model_id", metavar="NAME:VERSION", help="e.g. my-model-generic-cpu:1"
+    )
+    register.add_argument("--task", default="chat-completion", help="model task (default: chat-completion)")
+    register.add_argument("--name", dest="display_name", metavar="DISPLAY", help="display name")
+    register.add_argument("--json", action="store_true", help="print the registered model as JSON")
+
+    unregister = sub.add_parser("unregister", help="forget a registered local model (its files stay)")
+    unregister.add_argument("model_id", metavar="ID", help="model id or alias")
+
+    chat = sub.add_parser("chat", help="send one prompt, stream the reply, report TTFT and decode rate")
+    chat.add_argument("model", metavar="MODEL", help="alias or exact model id")
+    chat.add_argument("prompt", metavar="PROMPT", help="the user message ('-' reads standard input)")
+    chat.add_argument("--system", metavar="S", help="system prompt")
+    chat.add_argument("--max-tokens", type=int, default=argparse.SUPPRESS, metavar="N", help="completion budget")
+    chat.add_argument("--temperature", type=float, default=argparse.SUPPRESS, metavar="T", help="sampling temperature")
+    chat.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+
+    doctor = sub.add_parser("doctor", help="check the installation, runtime, cache, catalog, GPU and endpoint")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    for command in (models, register, unregister, chat, doctor):
+        _add_global_flags(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from foundry_tui.commands import run_command
+
+    try:
+        return run_command(args)
+    except FoundryTuiError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0  # `foundry-tui models | head` is not an error
+
+
+__all__ = ["BadInputError", "build_parser", "main"]

@@ -1,0 +1,62 @@
+"""The headless commands. Each takes parsed arguments and a backend, prints, and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from foundry_tui.backends import open_backend
+from foundry_tui.backends.base import Backend
+from foundry_tui.config import Settings, load_settings
+from foundry_tui.native_logs import redirect_native_stderr
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    flags: dict[str, Any] = {
+        name: getattr(args, name, None) for name in ("endpoint", "cache_dir", "data_dir", "api_key")
+    }
+    flags["max_tokens"] = getattr(args, "max_tokens", None)
+    flags["temperature"] = getattr(args, "temperature", None)
+    config = getattr(args, "config", None)
+    return load_settings(flags, config_file=Path(config) if config else None)
+
+
+@contextmanager
+def backend_session(settings: Settings) -> Iterator[Backend]:
+    """Open the configured backend; the in-process runtime's native logs go to a file, never the terminal."""
+    if not settings.endpoint:
+        redirect_native_stderr(settings.logs_dir / "native.log")
+    backend = open_backend(settings)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if args.command == "doctor":
+        from foundry_tui.commands.doctor import run_doctor
+
+        return run_doctor(settings, as_json=args.json)
+    with backend_session(settings) as backend:
+        if args.command == "models":
+            from foundry_tui.commands.models import run_models
+
+            return run_models(backend, as_json=args.json)
+        if args.command == "register":
+            from foundry_tui.commands.models import run_register
+
+            return run_register(backend, args.path, args.model_id, args.task, args.display_name, as_json=args.json)
+        if args.command == "unregister":
+            from foundry_tui.commands.models import run_unregister
+
+            return run_unregister(backend, args.model_id)
+        if args.command == "chat":
+            from foundry_tui.commands.chat import run_chat
+
+            return run_chat(backend, settings, args)
+    raise AssertionError(f"unhandled command {args.command}")

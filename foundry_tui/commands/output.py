@@ -1,0 +1,57 @@
+"""Plain-text tables and JSON for the headless commands. Untrusted strings are escaped before printing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from foundry_tui.backends.base import ModelEntry
+from foundry_tui.text import safe_line
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def entry_dict(entry: ModelEntry) -> dict[str, Any]:
+    data = dataclasses.asdict(entry)
+    data["variants"] = list(entry.variants)
+    return data
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    cells = [[safe_line(c, 80) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def size_text(size_mb: int | None) -> str:
+    if size_mb is None:
+        return "-"
+    return f"{size_mb / 1024:.1f} GB" if size_mb >= 1024 else f"{size_mb} MB"
+
+
+def model_rows(entries: Sequence[ModelEntry]) -> list[list[str]]:
+    return [
+        [
+            e.alias,
+            e.id,
+            e.device or "-",
+            e.execution_provider or "-",
+            size_text(e.size_mb),
+            e.task or "-",
+            "yes" if e.cached else "",
+            "yes" if e.loaded else "",
+            e.source,
+        ]
+        for e in entries
+    ]
+
+
+MODEL_HEADERS = ("ALIAS", "ID", "DEVICE", "EP", "SIZE", "TASK", "CACHED", "LOADED", "SOURCE")

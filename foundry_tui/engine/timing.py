@@ -1,0 +1,113 @@
+"""Turn a backend stream into a timed request record. Definitions live in docs/metrics.md.
+
+Every timestamp is the `perf_counter_ns()` the backend took where the token arrived; nothing here adds time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from foundry_tui.backends.base import ChatStream, DoneEvent, ErrorEvent, TokenEvent
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass
+class RequestRecord:
+    model: str
+    t_sent_ns: int = 0
+    token_times_ns: list[int] = field(default_factory=list)  # arrival of each answer piece (reasoning excluded)
+    first_any_ns: int | None = None  # first piece of any kind, reasoning included
+    text: str = ""
+    reasoning_text: str = ""
+    pieces: int = 0  # answer pieces received (tokens in-process, chunks from a server)
+    pieces_exact: bool = True  # every piece was known to be exactly one token
+    t_end_ns: int = 0
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    usage_completion_tokens: int | None = None
+    status: str = "ok"  # ok | error | cancelled
+    error: str | None = None
+    error_kind: str | None = None
+
+    # -- derived metrics (see docs/metrics.md) ------------------------------------------------------------
+
+    @property
+    def completion_tokens(self) -> int:
+        """From the backend's usage report when present, else the count of pieces received."""
+        return self.usage_completion_tokens if self.usage_completion_tokens is not None else self.pieces
+
+    @property
+    def tokens_estimated(self) -> bool:
+        """True when the count is not from usage and some piece may have held several tokens."""
+        return self.usage_completion_tokens is None and not self.pieces_exact
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """Request sent → first non-empty answer token."""
+        if not self.token_times_ns:
+            return None
+        return (self.token_times_ns[0] - self.t_sent_ns) / NS_PER_MS
+
+    @property
+    def e2e_ms(self) -> float | None:
+        """Request sent → stream ended."""
+        if not self.t_end_ns:
+            return None
+        return (self.t_end_ns - self.t_sent_ns) / NS_PER_MS
+
+    @property
+    def decode_tps(self) -> float | None:
+        """(completion tokens − 1) / (t_last − t_first): the first token's wait is TTFT, not decoding."""
+        if len(self.token_times_ns) < 2 or self.completion_tokens < 2:
+            return None
+        span_ns = self.token_times_ns[-1] - self.token_times_ns[0]
+        if span_ns <= 0:
+            return None
+        return (self.completion_tokens - 1) / (span_ns / 1e9)
+
+    @property
+    def itl_ms(self) -> list[float]:
+        """Gaps between successive answer pieces, in ms."""
+        times = self.token_times_ns
+        return [(b - a) / NS_PER_MS for a, b in itertools.pairwise(times)]
+
+
+def measure_stream(
+    stream: ChatStream,
+    on_token: Callable[[TokenEvent], None] | None = None,
+) -> RequestRecord:
+    """Drain `stream` into a RequestRecord, calling `on_token` for each piece (after it is stamped)."""
+    record = RequestRecord(model=stream.model_id)
+    for event in stream:
+        if isinstance(event, TokenEvent):
+            if record.first_any_ns is None:
+                record.first_any_ns = event.t_ns
+            if event.reasoning:
+                record.reasoning_text += event.text
+            else:
+                record.token_times_ns.append(event.t_ns)
+                record.text += event.text
+                record.pieces += 1
+                if event.tokens != 1:
+                    record.pieces_exact = False
+            if on_token is not None:
+                on_token(event)
+        elif isinstance(event, DoneEvent):
+            record.t_end_ns = event.t_ns
+            record.finish_reason = event.finish_reason
+            if event.finish_reason == "cancelled":
+                record.status = "cancelled"
+            if event.usage is not None:
+                record.prompt_tokens = event.usage.prompt_tokens
+                record.usage_completion_tokens = event.usage.completion_tokens
+        elif isinstance(event, ErrorEvent):
+            record.t_end_ns = event.t_ns
+            record.status = "error"
+            record.error = event.message
+            record.error_kind = event.kind
+    # t_sent is stamped inside the stream right before the request leaves, so read it after iterating.
+    record.t_sent_ns = stream.t_sent_ns
+    return record
