@@ -137,7 +137,7 @@ def load_settings(
     """Build Settings from the four layers. `flags` holds only the flags the user actually gave."""
     env = os.environ if environ is None else environ
     explicit_file = config_file or (Path(env["FOUNDRY_TUI_CONFIG"]) if env.get("FOUNDRY_TUI_CONFIG") else None)
-    file_path = explicit_file or paths.default_config_file()
+    file_path = explicit_file or paths.default_config_file(env)
     if explicit_file is not None and not explicit_file.is_file():
         raise BadInputError(f"config file {explicit_file} does not exist")
     file_values = _read_config_file(file_path)
@@ -158,4 +158,5 @@ def load_settings(
         except BadInputError as exc:
             raise BadInputError(f"{exc} (from {source})") from None
         sources[name] = source
+    values.setdefault("data_dir", paths.default_data_dir(env))
     return Settings(**values, config_file=file_path if file_values else None, sources=sources)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 APP_NAME = "foundry-tui"
 
 
-def config_home() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+def config_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
-def data_home() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+def data_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def default_config_file() -> Path:
-    return config_home() / APP_NAME / "config.toml"
+def default_config_file(env: Mapping[str, str] | None = None) -> Path:
+    return config_home(env) / APP_NAME / "config.toml"
 
 
-def default_data_dir() -> Path:
-    return data_home() / APP_NAME
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    return data_home(env) / APP_NAME
 
 
 def _resource_dir(name: str) -> Path:

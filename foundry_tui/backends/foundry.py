@@ -157,9 +157,9 @@ class FoundryBackend:
     def register_model(
         self, path: str, model_id: str, *, task: str = "chat-completion", display_name: str | None = None
     ) -> ModelEntry:
-        directory = validate_model_dir(path)
         validate_model_id(model_id)
         validate_task(task)
+        directory = validate_model_dir(path)
         fl = self._fl
         try:
             with fl.ModelInfoBuilder() as metadata:

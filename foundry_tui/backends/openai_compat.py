@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -323,7 +324,13 @@ class EndpointChatStream:
         self._cancelled.set()
         stream = self._stream
         if stream is not None:
-            # Closing the response unblocks a read that is waiting on a slow or stalled server.
+            # Closing the response from another thread does not wake a read blocked on a slow or stalled server;
+            # shutting the socket down does (the reader then sees EOF and reports "cancelled").
+            with contextlib.suppress(Exception):
+                network = stream.response.extensions.get("network_stream")
+                sock = network.get_extra_info("socket") if network is not None else None
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 stream.close()
 

@@ -295,8 +295,13 @@ def _write_json(path: pathlib.Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def build_tiny_model(out_dir: str | os.PathLike[str], *, context_length: int = 512) -> pathlib.Path:
+def build_tiny_model(
+    out_dir: str | os.PathLike[str], *, context_length: int = 512, endless: bool = False
+) -> pathlib.Path:
     """Write the tiny model directory and return its path.
+
+    ``endless=True`` loops the answer instead of ending it (last token → first token), so a reply runs until
+    max tokens or the context is used up: long enough to cancel mid-stream.
 
     Writes genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json and
     special_tokens_map.json. Creates ``out_dir`` if needed; refuses a non-empty one
@@ -316,7 +321,8 @@ def build_tiny_model(out_dir: str | os.PathLike[str], *, context_length: int = 5
     answer_ids = [_piece_id(vocab, piece) for piece in TINY_ANSWER_TOKENS]
     # Any token starts the answer; each answer token leads to the next; the last to EOS.
     next_token = [answer_ids[0]] * vocab_size
-    for current, following in zip(answer_ids, [*answer_ids[1:], specials[_IM_END]], strict=True):
+    last = answer_ids[0] if endless else specials[_IM_END]
+    for current, following in zip(answer_ids, [*answer_ids[1:], last], strict=True):
         next_token[current] = following
     model_bytes = _onnx_model_bytes(next_token)  # before mkdir: a missing onnx leaves no debris
 
