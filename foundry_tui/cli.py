@@ -81,12 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    from foundry_tui.commands import run_command
+    from foundry_tui.commands import run_command, run_tui
 
     try:
+        if args.command is None:
+            return run_tui(args)
         return run_command(args)
     except FoundryTuiError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def endless_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "endless", context_length=4096, endless=True)
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "endless", context_length=32768, endless=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,17 @@ def backend_session(settings: Settings) -> Iterator[Backend]:
         backend.close()
 
 
+def run_tui(args: argparse.Namespace) -> int:
+    """No command: open the TUI on the configured backend."""
+    settings = settings_from_args(args)
+    if not settings.endpoint:
+        redirect_native_stderr(settings.logs_dir / "native.log")
+    from foundry_tui.tui.app import FoundryTuiApp
+
+    FoundryTuiApp(settings).run()
+    return 0
+
+
 def run_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.command == "doctor":

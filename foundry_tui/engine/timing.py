@@ -111,3 +111,31 @@ def measure_stream(
     # t_sent is stamped inside the stream right before the request leaves, so read it after iterating.
     record.t_sent_ns = stream.t_sent_ns
     return record
+
+
+class LiveRate:
+    """Token rate while a stream runs: tokens over the last `window_s` seconds of arrivals (for gauges)."""
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_ns = int(window_s * 1e9)
+        self._times: list[int] = []
+        self.first_ns: int | None = None
+        self.count = 0
+
+    def add(self, t_ns: int) -> None:
+        if self.first_ns is None:
+            self.first_ns = t_ns
+        self.count += 1
+        self._times.append(t_ns)
+        cutoff = t_ns - self.window_ns
+        if self._times[0] < cutoff:
+            self._times = [t for t in self._times if t >= cutoff]
+
+    def rate(self, now_ns: int) -> float:
+        """Tokens per second over the window ending at `now_ns` (0 when nothing arrived lately)."""
+        cutoff = now_ns - self.window_ns
+        recent = [t for t in self._times if t >= cutoff]
+        if len(recent) < 2:
+            return 0.0
+        span = max(now_ns - recent[0], 1)
+        return (len(recent) - 1) / (span / 1e9)

@@ -1,0 +1,1 @@
+"""How it looks. Imports the layers below (backends, engine), never the reverse."""

@@ -1,0 +1,122 @@
+"""The always-visible strip: RAM, this process, GPU memory, the stream's token rate and TTFT, last load/unload.
+
+It only renders: numbers come from the engine's sampler and from typed messages.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
+
+from foundry_tui.engine.lifecycle import LoadReport, UnloadReport
+from foundry_tui.engine.monitor import MemorySample, MemorySampler
+
+
+def gb(mb: float) -> str:
+    return f"{mb / 1024:.1f}"
+
+
+def mb_text(mb: float) -> str:
+    return f"{mb / 1024:.2f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def signed_mb(mb: float) -> str:
+    return f"{'+' if mb >= 0 else '−'}{mb_text(abs(mb))}"
+
+
+class MemoryStrip(Widget):
+    DEFAULT_CSS = """
+    MemoryStrip {
+        height: 2;
+        background: $panel;
+    }
+    MemoryStrip Horizontal { height: 1; }
+    MemoryStrip Label { width: auto; padding: 0 1 0 0; }
+    MemoryStrip Label.value { color: $text; text-style: bold; }
+    MemoryStrip #ram { width: 13; }
+    MemoryStrip #rss { width: 10; }
+    MemoryStrip #gpu { width: 1fr; max-width: 30; }
+    MemoryStrip #rate { width: 15; }
+    MemoryStrip #ttft { width: 9; }
+    MemoryStrip #lifecycle { width: 1fr; color: $text-muted; }
+    MemoryStrip Label.name { color: $text-muted; padding: 0 1; }
+    MemoryStrip Sparkline { width: 1fr; min-width: 4; max-width: 24; margin: 0 1 0 0; }
+    """
+
+    def __init__(self, sampler: MemorySampler, *, refresh_s: float = 0.5) -> None:
+        super().__init__()
+        self._sampler = sampler
+        self._refresh_s = refresh_s
+        self._rates: list[float] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="memory-row"):
+            yield Label("RAM", classes="name")
+            yield Label("-", id="ram", classes="value", markup=False)
+            yield Sparkline([], id="ram-spark")
+            yield Label("RSS", classes="name")
+            yield Label("-", id="rss", classes="value", markup=False)
+            yield Sparkline([], id="rss-spark")
+            yield Label("GPU", classes="name")
+            yield Label("-", id="gpu", classes="value", markup=False)
+            yield Sparkline([], id="gpu-spark")
+        with Horizontal(id="stream-row"):
+            yield Label("rate", classes="name")
+            yield Label("-", id="rate", classes="value", markup=False)
+            yield Sparkline([], id="rate-spark")
+            yield Label("TTFT", classes="name")
+            yield Label("-", id="ttft", classes="value", markup=False)
+            yield Label("", id="lifecycle", markup=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(self._refresh_s, self.refresh_memory)
+        self.refresh_memory()
+
+    def _set(self, selector: str, text: str) -> None:
+        # Fixed-width labels: a changed number needs a repaint, not a relayout of the whole screen.
+        label = self.query_one(selector, Label)
+        if str(label.render()) != text:
+            label.update(text, layout=False)
+
+    def refresh_memory(self) -> None:
+        sample = self._sampler.latest()
+        if sample is None:
+            return
+        self.show_sample(sample)
+        history = self._sampler.history()
+        self.query_one("#ram-spark", Sparkline).data = list(history["ram_used"])
+        self.query_one("#rss-spark", Sparkline).data = list(history["process_rss"])
+        gpu_series = history.get("gpu0_used")
+        gpu_spark = self.query_one("#gpu-spark", Sparkline)
+        if gpu_spark.display != (gpu_series is not None):
+            gpu_spark.display = gpu_series is not None
+        if gpu_series is not None:
+            gpu_spark.data = list(gpu_series)
+
+    def show_sample(self, sample: MemorySample) -> None:
+        self._set("#ram", f"{gb(sample.ram_used_mb)}/{gb(sample.ram_total_mb)} GB")
+        self._set("#rss", mb_text(sample.process_rss_mb))
+        if sample.gpus:
+            gpu_text = " ".join(f"{g.index}:{gb(g.used_mb)}/{gb(g.total_mb)}G" for g in sample.gpus)
+        else:
+            gpu_text = "none"
+        self._set("#gpu", gpu_text)
+        gpu = self.query_one("#gpu", Label)
+        if gpu.tooltip != self._sampler.gpu_reason:
+            gpu.tooltip = self._sampler.gpu_reason
+
+    def show_stream(self, rate_tps: float, ttft_ms: float | None, streaming: bool) -> None:
+        if streaming or rate_tps:
+            self._rates = [*self._rates[-59:], rate_tps]
+        self._set("#rate", f"{rate_tps:.1f} tok/s" if self._rates else "-")
+        self.query_one("#rate-spark", Sparkline).data = list(self._rates)
+        self._set("#ttft", "-" if ttft_ms is None else f"{ttft_ms:.0f} ms")
+
+    def show_load(self, report: LoadReport) -> None:
+        self._set("#lifecycle", f"loaded {report.model} in {report.load_s:.2f} s, RSS {signed_mb(report.rss_delta_mb)}")
+
+    def show_unload(self, report: UnloadReport) -> None:
+        residue = "" if report.residue_mb is None else f", kept {signed_mb(report.residue_mb)} vs before load"
+        self._set("#lifecycle", f"unloaded {report.model}: RSS {mb_text(report.rss_after_mb)}{residue}")

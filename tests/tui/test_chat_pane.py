@@ -1,0 +1,196 @@
+"""The Chat pane driven by Pilot: real runtime with the tiny model, and a real local SSE server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Label, Static
+
+from foundry_tui.backends.base import Backend
+from foundry_tui.backends.foundry import FoundryBackend
+from foundry_tui.backends.openai_compat import EndpointBackend
+from foundry_tui.config import Settings
+from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript
+from foundry_tui.devtools.tiny_model import TINY_ANSWER
+from foundry_tui.tui.app import FoundryTuiApp
+from foundry_tui.tui.panes.chat import ChatPane
+from foundry_tui.tui.widgets.transcript import TranscriptView
+from tests.conftest import ENDLESS_ID, TINY_ID
+from tests.tui.fixed_sampler import FixedSampler
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def run_app(
+    backend: Backend,
+    tmp_path: Path,
+    body: Callable[[FoundryTuiApp, Pilot[None]], Awaitable[None]],
+    size: tuple[int, int] = (80, 24),
+) -> None:
+    async def main() -> None:
+        app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=backend, sampler=FixedSampler())
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: app.query_one(ChatPane).model is not None)
+            await body(app, pilot)
+
+    asyncio.run(main())
+
+
+async def send(app: FoundryTuiApp, pilot: Pilot[None], text: str) -> None:
+    prompt = app.query_one("#prompt", Input)
+    prompt.focus()
+    prompt.value = text
+    await pilot.press("enter")
+
+
+def status(app: FoundryTuiApp) -> str:
+    return str(app.query_one("#chat-status", Static).render())
+
+
+def transcript_text(app: FoundryTuiApp) -> str:
+    return "\n".join(app.query_one(TranscriptView).plain_lines)
+
+
+def test_chat_streams_the_fixed_answer_and_shows_numbers(runtime: FoundryBackend, tmp_path: Path) -> None:
+    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+        chat = app.query_one(ChatPane)
+        chat.use_model(TINY_ID)
+        await send(app, pilot, "hi")
+        await wait_for(pilot, lambda: chat.last_reply)
+        assert chat.last_reply == TINY_ANSWER
+        assert TINY_ANSWER in transcript_text(app)
+        line = status(app)
+        assert "TTFT" in line and "tok/s" in line and "6 tokens" in line and "finish stop" in line
+        # The model was loaded on demand; the strip shows the load and the reply's rate.
+        await wait_for(pilot, lambda: "loaded" in str(app.query_one("#lifecycle", Label).render()))
+        assert "tok/s" in str(app.query_one("#rate", Label).render())
+        # Multi-turn: the second reply sees the whole history.
+        await send(app, pilot, "again")
+        await wait_for(pilot, lambda: len(chat.conversation) == 4)
+        assert [m.role for m in chat.conversation] == ["user", "assistant", "user", "assistant"]
+        # Unload from the keyboard (the chat's model is the selected one).
+        app.query_one("#transcript").focus()
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "unloaded" in str(app.query_one("#lifecycle", Label).render()))
+        assert TINY_ID not in {m.id for m in runtime.list_loaded()}
+
+    run_app(runtime, tmp_path, body)
+
+
+def test_escape_stops_a_stream_mid_reply(tmp_path: Path) -> None:
+    script = StreamScript(tokens=[f" w{i}" for i in range(200)], gap_s=0.02)
+    with FakeOpenAIServer(script) as server:
+        backend = EndpointBackend(Settings(endpoint=server.url, data_dir=tmp_path))
+
+        async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+            chat = app.query_one(ChatPane)
+            await send(app, pilot, "go")
+            await wait_for(pilot, lambda: " w5" in app.query_one(TranscriptView).last_text("assistant"))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: status(app).startswith("stopped · "))
+            assert "finish cancelled" in status(app)
+            assert 5 < len(chat.last_reply.split()) < 150
+            assert chat.conversation[-1].role == "assistant"  # the partial reply stays in the history
+
+        run_app(backend, tmp_path, body)
+        backend.close()
+
+
+def test_escape_cancels_on_the_runtime(runtime: FoundryBackend, tmp_path: Path) -> None:
+    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+        app.query_one(ChatPane).use_model(ENDLESS_ID)
+        app.query_one("#max-tokens", Input).value = "30000"  # seconds of output even at ~15k tok/s
+        await send(app, pilot, "go")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: status(app).startswith("stopped · "))
+        assert "finish cancelled" in status(app)
+        runtime.unload(ENDLESS_ID)  # the session was released: unloading works at once
+
+    run_app(runtime, tmp_path, body)
+
+
+def test_bad_settings_are_reported_inline(runtime: FoundryBackend, tmp_path: Path) -> None:
+    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+        app.query_one("#temperature", Input).value = "hot"
+        await send(app, pilot, "hi")
+        await pilot.pause(0.1)
+        assert status(app) == "temperature must be a number"
+        app.query_one("#temperature", Input).value = "0"
+        app.query_one("#max-tokens", Input).value = "0"
+        await send(app, pilot, "hi")
+        await pilot.pause(0.1)
+        assert status(app) == "max tokens must be at least 1"
+        assert app.query_one(ChatPane).conversation == []
+
+    run_app(runtime, tmp_path, body)
+
+
+def test_endpoint_chat_and_server_error_inline(tmp_path: Path) -> None:
+    with FakeOpenAIServer(StreamScript(tokens=["Hi", " there", "."]), models=["fake-model"]) as server:
+        backend = EndpointBackend(Settings(endpoint=server.url, data_dir=tmp_path))
+
+        async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+            chat = app.query_one(ChatPane)
+            await send(app, pilot, "hello")
+            await wait_for(pilot, lambda: chat.last_reply)
+            assert chat.last_reply == "Hi there."
+            assert server.requests[-1]["body"]["max_tokens"] == 512
+            server.script.fault = "http500"
+            await send(app, pilot, "again")
+            await wait_for(pilot, lambda: "error:" in transcript_text(app))
+            assert "HTTP 500" in transcript_text(app)
+            assert [m.role for m in chat.conversation] == ["user", "assistant"]  # the failed turn is dropped
+            server.script.fault = None
+            # Copy the last reply.
+            app.query_one("#prompt").focus()
+            await pilot.press("ctrl+y")
+            assert app.clipboard == "Hi there."
+
+        run_app(backend, tmp_path, body)
+        backend.close()
+
+
+def test_model_output_is_rendered_literally(tmp_path: Path) -> None:
+    hostile = ["\x1b[2J", "\x1b]0;pwned\x07", "[bold red]x[/]", " \x9b31m done"]
+    with FakeOpenAIServer(StreamScript(tokens=hostile)) as server:
+        backend = EndpointBackend(Settings(endpoint=server.url, data_dir=tmp_path))
+
+        async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+            chat = app.query_one(ChatPane)
+            await send(app, pilot, "be evil")
+            await wait_for(pilot, lambda: chat.last_reply)
+            shown = app.query_one(TranscriptView).last_text("assistant")
+            assert shown == "\\x1b[2J\\x1b]0;pwned\\x07[bold red]x[/] \\x9b31m done"
+            screen = app.export_screenshot()
+            assert "[bold red]x[/]" in screen.replace("&#160;", " ")
+            assert "\x1b" not in screen and "\x07" not in screen and "\x9b" not in screen
+
+        run_app(backend, tmp_path, body)
+        backend.close()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_chat_pane_snapshot(snap_compare, runtime: FoundryBackend, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    # The in-process runtime's label is stable (an endpoint's would carry a random port).
+    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.query_one(ChatPane).model is not None)
+        app.query_one(ChatPane).use_model(TINY_ID)
+        app.query_one("#system", Input).value = "You are terse."
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
