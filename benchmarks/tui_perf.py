@@ -29,8 +29,9 @@ from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.widgets.transcript import TranscriptView
 
 RATE_TPS = 5000
-TOKENS = 20_000  # 4 s of streaming at 5,000 tok/s
+TOKENS = 40_000  # 8 s of streaming at 5,000 tok/s
 TOKENS_PER_CHUNK = 5  # 1,000 chunks/s
+KEY_INTERVAL_S = 0.15  # a fast typist: ~7 keys/s
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
@@ -78,7 +79,7 @@ async def stream_benchmark(url: str) -> tuple[list[float], float, float, float]:
             while chat.last_record is None:
                 pressed_at.append(time.perf_counter())
                 app._driver.send_message(events.Key("x", "x"))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(KEY_INTERVAL_S)
             record = chat.last_record
             while transcript.last_text("assistant") != expected:
                 await asyncio.sleep(0.002)

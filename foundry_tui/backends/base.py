@@ -175,3 +175,24 @@ class Backend(Protocol):
     def stream_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> ChatStream: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A non-streamed chat reply; stamps are `time.perf_counter_ns()` around the whole request."""
+
+    model_id: str
+    text: str
+    finish_reason: str
+    usage: Usage | None
+    t_sent_ns: int
+    t_done_ns: int
+
+
+@runtime_checkable
+class SupportsCompletion(Protocol):
+    """Optional: a backend that can send a non-streamed request (benchmarks time it separately)."""
+
+    def complete_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Completion:
+        """Send one non-streamed request; raises BackendError (kind http/stalled/network/malformed) on failure."""
+        ...

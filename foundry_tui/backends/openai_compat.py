@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from foundry_tui.backends.base import (
     CatalogListing,
     ChatMessage,
     ChatOptions,
+    Completion,
     DoneEvent,
     DownloadProgress,
     ErrorEvent,
@@ -34,6 +36,7 @@ from foundry_tui.backends.base import (
     TokenEvent,
     Usage,
 )
+from foundry_tui.backends.sse import iter_sse, parse_chunk
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, CancelledError, ModelNotFoundError, NotSupportedError, one_line
 
@@ -282,8 +285,11 @@ class EndpointBackend:
     def stream_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> EndpointChatStream:
         return EndpointChatStream(self, model, messages, options)
 
-    def create_stream(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Any:
-        """Send the request; retry once without stream_options if the server rejects that field."""
+    def open_stream(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> tuple[ExitStack, Any]:
+        """Send the request and return (closer, raw streaming response) once the headers are in.
+
+        Retries once without stream_options if the server rejects that field.
+        """
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -298,12 +304,62 @@ class EndpointBackend:
             kwargs["seed"] = options.seed
         if self.include_usage:
             try:
-                return self._client.chat.completions.create(**kwargs, stream_options={"include_usage": True})
+                return self._enter_stream({**kwargs, "stream_options": {"include_usage": True}})
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if "stream_options" not in str(exc) and "include_usage" not in str(exc):
                     raise
                 self.include_usage = False
-        return self._client.chat.completions.create(**kwargs)
+        return self._enter_stream(kwargs)
+
+    def _enter_stream(self, kwargs: dict[str, Any]) -> tuple[ExitStack, Any]:
+        stack = ExitStack()
+        try:
+            # The raw response: we parse the SSE lines ourselves (see backends/sse.py for why).
+            response = stack.enter_context(self._client.chat.completions.with_streaming_response.create(**kwargs))
+        except BaseException:
+            stack.close()
+            raise
+        return stack, response
+
+    def complete_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Completion:
+        """One non-streamed request (`stream: false`), timed from right before it is sent to the parsed reply."""
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "timeout": httpx.Timeout(self._settings.request_timeout_s, connect=5.0),
+        }
+        if options.top_p is not None:
+            kwargs["top_p"] = options.top_p
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        t_sent = time.perf_counter_ns()
+        try:
+            reply = self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            raise BackendError(
+                f"HTTP {exc.status_code} from {self.root}: {_api_error_text(exc)}", kind="http"
+            ) from None
+        except openai.APITimeoutError:
+            raise BackendError(f"{self.root} sent no response within the timeout", kind="stalled") from None
+        except openai.APIConnectionError as exc:
+            raise BackendError(f"cannot connect to {self.root}: {_cause(exc)}", kind="network") from None
+        except (openai.APIError, ValueError) as exc:
+            raise BackendError(
+                f"{self.root} sent a malformed reply: {one_line(str(exc), 120)}", kind="malformed"
+            ) from None
+        t_done = time.perf_counter_ns()
+        choice = reply.choices[0] if reply.choices else None
+        u = reply.usage
+        return Completion(
+            model_id=model,
+            text=(choice.message.content or "") if choice is not None else "",
+            finish_reason=str(choice.finish_reason) if choice is not None and choice.finish_reason else "unknown",
+            usage=Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0) if u else None,
+            t_sent_ns=t_sent,
+            t_done_ns=t_done,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -317,28 +373,28 @@ class EndpointChatStream:
         self._messages = messages
         self._options = options
         self._cancelled = threading.Event()
-        self._stream: Any = None
+        self._response: Any = None
         self.t_sent_ns = 0
 
     def cancel(self) -> None:
         self._cancelled.set()
-        stream = self._stream
-        if stream is not None:
+        response = self._response
+        if response is not None:
             # Closing the response from another thread does not wake a read blocked on a slow or stalled server;
             # shutting the socket down does (the reader then sees EOF and reports "cancelled").
             with contextlib.suppress(Exception):
-                network = stream.response.extensions.get("network_stream")
+                network = response.http_response.extensions.get("network_stream")
                 sock = network.get_extra_info("socket") if network is not None else None
                 if sock is not None:
                     sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
-                stream.close()
+                response.close()
 
     def __iter__(self) -> Iterator[StreamEvent]:
         root = self._backend.root
         self.t_sent_ns = time.perf_counter_ns()
         try:
-            self._stream = self._backend.create_stream(self.model_id, self._messages, self._options)
+            stack, self._response = self._backend.open_stream(self.model_id, self._messages, self._options)
         except openai.APIStatusError as exc:
             yield ErrorEvent(
                 time.perf_counter_ns(), f"HTTP {exc.status_code} from {root}: {_api_error_text(exc)}", "http"
@@ -350,48 +406,56 @@ class EndpointChatStream:
         except openai.APIConnectionError as exc:
             yield ErrorEvent(time.perf_counter_ns(), f"cannot connect to {root}: {_cause(exc)}", "network")
             return
-        if self._cancelled.is_set():
-            self._stream.close()
-            yield DoneEvent(time.perf_counter_ns(), "cancelled")
-            return
-        yield from self._read()
+        with stack:
+            if self._cancelled.is_set():
+                yield DoneEvent(time.perf_counter_ns(), "cancelled")
+                return
+            yield from self._read()
 
     def _read(self) -> Iterator[StreamEvent]:
         root = self._backend.root
         finish: str | None = None
         usage: Usage | None = None
         try:
-            with self._stream as stream:
-                for chunk in stream:
-                    t_ns = time.perf_counter_ns()
-                    if chunk.usage is not None:
-                        u = chunk.usage
-                        usage = Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0)
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    delta = choice.delta
-                    thinking = _reasoning_text(delta)
-                    if thinking:
-                        yield TokenEvent(thinking, t_ns, None, reasoning=True)
-                    if delta is not None and delta.content:
-                        yield TokenEvent(delta.content, t_ns, None)
-                    if choice.finish_reason:
-                        finish = str(choice.finish_reason)
+            for event in iter_sse(self._response.iter_lines()):
+                t_ns = time.perf_counter_ns()
+                if event.data.startswith("[DONE]"):
+                    break
+                try:
+                    fields = parse_chunk(event.data)
+                except ValueError as exc:
+                    yield ErrorEvent(
+                        t_ns, f"{root} sent a malformed stream line: {one_line(str(exc), 120)}", "malformed"
+                    )
+                    return
+                if fields.error is not None or event.event == "error":
+                    yield ErrorEvent(
+                        t_ns, f"{root} reported an error mid-stream: {one_line(fields.error or event.data)}", "http"
+                    )
+                    return
+                if fields.usage is not None:
+                    u = fields.usage
+                    usage = Usage(
+                        int(u.get("prompt_tokens") or 0),
+                        int(u.get("completion_tokens") or 0),
+                        int(u.get("total_tokens") or 0),
+                    )
+                if fields.reasoning:
+                    yield TokenEvent(fields.reasoning, t_ns, None, reasoning=True)
+                if fields.content:
+                    yield TokenEvent(fields.content, t_ns, None)
+                if fields.finish_reason:
+                    finish = fields.finish_reason
         except Exception as exc:
             now = time.perf_counter_ns()
             if self._cancelled.is_set():
                 yield DoneEvent(now, "cancelled", usage)
-            elif isinstance(exc, openai.APITimeoutError):
+            elif isinstance(exc, httpx.TimeoutException):
                 yield ErrorEvent(
                     now, f"stream from {root} stalled: no data for {self._options.stall_timeout_s:g} s", "stalled"
                 )
-            elif isinstance(exc, openai.APIConnectionError):
+            elif isinstance(exc, httpx.TransportError | httpx.StreamError):
                 yield ErrorEvent(now, f"connection to {root} dropped mid-stream ({_cause(exc)})", "dropped")
-            elif isinstance(exc, json.JSONDecodeError | ValueError):
-                yield ErrorEvent(now, f"{root} sent a malformed stream line: {one_line(str(exc), 120)}", "malformed")
-            elif isinstance(exc, openai.APIError):
-                yield ErrorEvent(now, f"{root} reported an error mid-stream: {one_line(exc.message)}", "http")
             else:
                 yield ErrorEvent(
                     now, f"stream from {root} failed: {type(exc).__name__}: {one_line(str(exc))}", "dropped"
@@ -403,15 +467,6 @@ class EndpointChatStream:
             yield ErrorEvent(time.perf_counter_ns(), f"stream from {root} ended without a finish reason", "dropped")
         else:
             yield DoneEvent(time.perf_counter_ns(), finish, usage)
-
-
-def _reasoning_text(delta: Any) -> str | None:
-    # vLLM and llama.cpp send `reasoning_content`, Ollama `reasoning`; both arrive as extra fields.
-    if delta is None:
-        return None
-    extra = getattr(delta, "model_extra", None) or {}
-    value = extra.get("reasoning_content") or extra.get("reasoning")
-    return value if isinstance(value, str) and value else None
 
 
 def _cause(exc: BaseException) -> str:

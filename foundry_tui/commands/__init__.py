@@ -53,6 +53,18 @@ def run_command(args: argparse.Namespace) -> int:
         from foundry_tui.commands.doctor import run_doctor
 
         return run_doctor(settings, as_json=args.json)
+    if args.command == "monitor":
+        from foundry_tui.commands.monitor import run_monitor
+
+        return run_monitor(settings, args)  # needs no runtime: it samples this machine, or replays a file
+    if args.command in ("bench", "compare"):
+        from foundry_tui.commands.bench import run_bench, run_compare
+
+        return run_bench(settings, args) if args.command == "bench" else run_compare(args)
+    if args.command == "import":
+        from foundry_tui.commands.import_model import run_import
+
+        return run_import(settings, args)  # opens the in-process runtime itself, after checking its arguments
     with backend_session(settings) as backend:
         if args.command == "models":
             from foundry_tui.commands.models import run_models

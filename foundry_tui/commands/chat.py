@@ -9,6 +9,7 @@ import time
 from foundry_tui.backends.base import Backend, ChatMessage, ChatOptions, TokenEvent
 from foundry_tui.commands.output import print_json
 from foundry_tui.config import Settings
+from foundry_tui.engine.fit import check_model_fit
 from foundry_tui.engine.timing import RequestRecord, measure_stream
 from foundry_tui.errors import BackendError, BadInputError
 from foundry_tui.text import escape_controls, safe_line
@@ -66,6 +67,9 @@ def run_chat(backend: Backend, settings: Settings, args: argparse.Namespace) -> 
     entry = backend.resolve(args.model)
     load_s: float | None = None
     if not entry.loaded and backend.info().management:
+        fit = check_model_fit(backend, entry)  # a warning with the numbers, never a refusal
+        if fit.warn or fit.target == "remote":
+            print(f"{'warning' if fit.warn else 'note'}: {safe_line(fit.message)}", file=sys.stderr)
         started = time.perf_counter()
         entry = backend.load(entry.id)
         load_s = time.perf_counter() - started

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from foundry_tui.backends.base import Backend, DownloadProgress
+from foundry_tui.engine.events import EventKind
 from foundry_tui.errors import CancelledError, FoundryTuiError
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -57,9 +58,15 @@ def rate_and_eta(
 
 
 class DownloadQueue:
-    def __init__(self, backend: Backend, on_change: Callable[[list[DownloadJob]], None]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        on_change: Callable[[list[DownloadJob]], None],
+        on_event: Callable[[EventKind, str, str], object] | None = None,
+    ) -> None:
         self._backend = backend
         self._on_change = on_change
+        self._on_event = on_event  # (kind, model, detail): download start/end markers for the monitor
         self._lock = threading.Lock()
         self._jobs: dict[str, _Running] = {}  # insertion order = queue order
         self._wake = threading.Condition(self._lock)
@@ -147,6 +154,8 @@ class DownloadQueue:
                 )
             self._changed()
 
+        if self._on_event is not None:
+            self._on_event("download_start", running.job.model, "")
         try:
             self._backend.download(running.job.model, progress, running.cancel)
             state: JobState = "done"
@@ -167,3 +176,5 @@ class DownloadQueue:
                 eta_s=None,
                 elapsed_s=time.monotonic() - running.started,
             )
+        if self._on_event is not None:
+            self._on_event("download_end", running.job.model, state)

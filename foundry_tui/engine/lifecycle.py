@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from foundry_tui.backends.base import Backend, ModelEntry
 from foundry_tui.engine.monitor import MemorySampler
+from foundry_tui.text import safe_line
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,22 @@ class ModelLifecycle:
         self._rss_before_load: dict[str, float] = {}
 
     def load(self, model: str) -> tuple[ModelEntry, LoadReport]:
-        before = self.sampler.sample_now()
-        started = time.perf_counter()
-        entry = self.backend.load(model)
-        load_s = time.perf_counter() - started
-        after = self.sampler.sample_now()
+        # The sampler runs at its fast rate during the load, and the load is bracketed by event markers on the
+        # samples' clock (engine.timeline turns them into peak / steady / residue figures).
+        with self.sampler.fast():
+            t_start = self.sampler.mark("load_start", model)
+            before = self.sampler.sample_now()
+            started = time.perf_counter()
+            try:
+                entry = self.backend.load(model)
+            except Exception as exc:
+                self.sampler.mark("load_end", model, f"failed: {safe_line(str(exc), 200)}")
+                raise
+            load_s = time.perf_counter() - started
+            after = self.sampler.sample_now()
+            if entry.id != model:  # loaded by alias: the markers carry the exact id
+                self.sampler.events.relabel(t_start, "load_start", entry.id)
+            self.sampler.mark("load_end", entry.id)
         self._rss_before_load.setdefault(entry.id, before.process_rss_mb)
         report = LoadReport(
             entry.id, load_s, before.process_rss_mb, after.process_rss_mb, before.ram_used_mb, after.ram_used_mb
@@ -58,11 +70,17 @@ class ModelLifecycle:
         return entry, report
 
     def unload(self, model: str) -> UnloadReport:
+        self.sampler.mark("unload_start", model)
         before = self.sampler.sample_now()
         started = time.perf_counter()
-        self.backend.unload(model)
+        try:
+            self.backend.unload(model)
+        except Exception as exc:
+            self.sampler.mark("unload_end", model, f"failed: {safe_line(str(exc), 200)}")
+            raise
         unload_s = time.perf_counter() - started
         after = self.sampler.sample_now()
+        self.sampler.mark("unload_end", model)
         baseline = self._rss_before_load.pop(model, None)
         residue = None if baseline is None else after.process_rss_mb - baseline
         return UnloadReport(model, unload_s, before.process_rss_mb, after.process_rss_mb, residue)

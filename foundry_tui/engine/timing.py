@@ -81,15 +81,19 @@ def measure_stream(
 ) -> RequestRecord:
     """Drain `stream` into a RequestRecord, calling `on_token` for each piece (after it is stamped)."""
     record = RequestRecord(model=stream.model_id)
+    # Pieces are joined once at the end: `record.text += piece` copies the whole text every time (quadratic;
+    # ~25 µs a piece at 40k pieces), which made long fast streams look slower than they were.
+    answer: list[str] = []
+    thinking: list[str] = []
     for event in stream:
         if isinstance(event, TokenEvent):
             if record.first_any_ns is None:
                 record.first_any_ns = event.t_ns
             if event.reasoning:
-                record.reasoning_text += event.text
+                thinking.append(event.text)
             else:
                 record.token_times_ns.append(event.t_ns)
-                record.text += event.text
+                answer.append(event.text)
                 record.pieces += 1
                 if event.tokens != 1:
                     record.pieces_exact = False
@@ -108,6 +112,8 @@ def measure_stream(
             record.status = "error"
             record.error = event.message
             record.error_kind = event.kind
+    record.text = "".join(answer)
+    record.reasoning_text = "".join(thinking)
     # t_sent is stamped inside the stream right before the request leaves, so read it after iterating.
     record.t_sent_ns = stream.t_sent_ns
     return record

@@ -6,6 +6,7 @@ thread only renders.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable
 
@@ -19,13 +20,14 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from foundry_tui import paths
 from foundry_tui.backends import open_backend
-from foundry_tui.backends.base import Backend
+from foundry_tui.backends.base import Backend, CatalogListing, ModelEntry
 from foundry_tui.config import Settings
 from foundry_tui.engine.downloads import DownloadJob, DownloadQueue
 from foundry_tui.engine.lifecycle import ModelLifecycle
 from foundry_tui.engine.monitor import MemorySampler
-from foundry_tui.errors import FoundryTuiError
+from foundry_tui.errors import FoundryTuiError, NotSupportedError
 from foundry_tui.text import safe_line
+from foundry_tui.tui.fit_notice import warn_if_unfit
 from foundry_tui.tui.messages import (
     BackendStateChanged,
     DownloadsChanged,
@@ -35,13 +37,16 @@ from foundry_tui.tui.messages import (
     ModelUnloaded,
     StreamStats,
 )
+from foundry_tui.tui.panes.bench import BenchPane
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.catalog import CatalogPane
 from foundry_tui.tui.panes.chat import ChatPane
+from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.state import ModelsSnapshot
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
-TABS = ("catalog", "cache", "chat")
+TABS = ("catalog", "cache", "chat", "monitor", "bench")
+KEEP_S = 3600.0  # the Monitor pane's "all": the last hour at 4 Hz
 
 
 class FoundryTuiApp(App[None]):
@@ -51,9 +56,13 @@ class FoundryTuiApp(App[None]):
         Binding("1", "show_tab('catalog')", "Catalog", show=False),
         Binding("2", "show_tab('cache')", "Cache", show=False),
         Binding("3", "show_tab('chat')", "Chat", show=False),
+        Binding("4", "show_tab('monitor')", "Monitor", show=False),
+        Binding("5", "show_tab('bench')", "Benchmark", show=False),
         Binding("l", "load_selected", "Load"),
+        Binding("i", "import_model", "Import"),
         Binding("u", "unload_selected", "Unload"),
         Binding("question_mark", "toggle_help", "Help", key_display="?"),
+        Binding("f1", "toggle_help", "Help", show=False),  # works while typing in an input, where ? is text
         Binding("q", "quit", "Quit"),
     ]
 
@@ -73,7 +82,9 @@ class FoundryTuiApp(App[None]):
         self.backend: Backend | None = backend
         self._owns_backend = backend is None
         self._backend_factory = backend_factory
-        self.sampler = sampler or MemorySampler()
+        self.sampler = sampler or MemorySampler(keep_s=KEEP_S)
+        if sampler is None:
+            self.sampler.watch_server(endpoint=settings.endpoint)  # the model lives in the endpoint's server
         self.snapshot = ModelsSnapshot()
         self.lifecycle: ModelLifecycle | None = None
         self.downloads: DownloadQueue | None = None
@@ -81,6 +92,17 @@ class FoundryTuiApp(App[None]):
         self._switch_interval = sys.getswitchinterval()
         self._selections: dict[str, str | None] = {}
         self._downloads_done: set[str] = set()
+
+    @property
+    def main_screen(self) -> Screen:  # type: ignore[type-arg]
+        """The screen holding the panes. `App.query` searches the *active* screen, which is a modal while a
+        dialog, the help or the command palette is open. Before start-up and after shut-down there is none:
+        queries then find nothing (NoMatches), which the message handlers below ignore."""
+        return self.screen_stack[0] if self.screen_stack else Screen()
+
+    def _strip(self) -> MemoryStrip | None:
+        strips = self.main_screen.query(MemoryStrip)
+        return strips.first() if strips else None
 
     # -- layout --------------------------------------------------------------------------------------------
 
@@ -93,6 +115,10 @@ class FoundryTuiApp(App[None]):
                 yield CachePane(classes="pane")
             with TabPane("Chat", id="chat"):
                 yield ChatPane(classes="pane")
+            with TabPane("Monitor", id="monitor"):
+                yield MonitorPane(classes="pane")
+            with TabPane("Benchmark", id="bench"):
+                yield BenchPane(classes="pane")
         yield MemoryStrip(self.sampler)
         yield Footer()
 
@@ -104,6 +130,11 @@ class FoundryTuiApp(App[None]):
         self.sampler.start()
         self._update_subtitle()
         self.open_backend()
+
+    def on_ready(self) -> None:
+        # Everything built so far (Textual, the SDK, the openai client) lives for the whole session. Freezing it
+        # keeps full collections from re-scanning it: measured here, they paused the UI for up to 200 ms.
+        gc.freeze()
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
@@ -127,7 +158,7 @@ class FoundryTuiApp(App[None]):
             return
         self.backend = backend
         self.lifecycle = ModelLifecycle(backend, self.sampler)
-        self.downloads = DownloadQueue(backend, self._downloads_changed)
+        self.downloads = DownloadQueue(backend, self._downloads_changed, on_event=self.sampler.mark)
         info = backend.info()
         self._backend_label = info.label
         self.post_message(BackendStateChanged("ready"))
@@ -166,16 +197,18 @@ class FoundryTuiApp(App[None]):
         snapshot = ModelsSnapshot(self.snapshot.catalog, local, cached, loaded)
         self.call_from_thread(self._set_snapshot, snapshot)
         if catalog:
-            listing = backend.list_catalog(refresh=refetch)
+            try:
+                listing = backend.list_catalog(refresh=refetch)
+            except FoundryTuiError as exc:
+                listing = CatalogListing((), "unreachable", str(exc))
             self.call_from_thread(
                 self._set_snapshot,
                 ModelsSnapshot(listing, self.snapshot.local, self.snapshot.cached, self.snapshot.loaded),
             )
 
     @staticmethod
-    def _optional(fn: Callable[[], list]) -> tuple | None:  # type: ignore[type-arg]
-        from foundry_tui.errors import NotSupportedError
-
+    def _optional(fn: Callable[[], list[ModelEntry]]) -> tuple[ModelEntry, ...] | None:
+        """A listing the backend may not support (a plain endpoint has no cache): None instead of an error."""
         try:
             return tuple(fn())
         except NotSupportedError:
@@ -183,7 +216,7 @@ class FoundryTuiApp(App[None]):
 
     def _set_snapshot(self, snapshot: ModelsSnapshot) -> None:
         self.snapshot = snapshot
-        for pane in self.query(".pane"):
+        for pane in self.main_screen.query(".pane"):
             pane.post_message(ModelsUpdated(snapshot))
         self._update_subtitle()
 
@@ -217,8 +250,8 @@ class FoundryTuiApp(App[None]):
         self._sync_selected()
 
     def _sync_selected(self) -> None:
-        active = self.query_one("#tabs", TabbedContent).active
-        self.selected_model = self._selections.get(active)
+        for tabs in self.main_screen.query("#tabs").results(TabbedContent):
+            self.selected_model = self._selections.get(tabs.active)
 
     def action_load_selected(self) -> None:
         if self.selected_model:
@@ -236,6 +269,7 @@ class FoundryTuiApp(App[None]):
     def request_load(self, model_id: str) -> None:
         if self.lifecycle is None:
             return
+        warn_if_unfit(self, model_id, "load")
         self.call_from_thread(self.notify, f"Loading {model_id}…", markup=False, timeout=3)
         try:
             _, report = self.lifecycle.load(model_id)
@@ -260,22 +294,25 @@ class FoundryTuiApp(App[None]):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         report = message.report
-        self.query_one(MemoryStrip).show_load(report)
+        if (strip := self._strip()) is not None:
+            strip.show_load(report)
         self.notify(f"Loaded {report.model} in {report.load_s:.2f} s", markup=False, timeout=4)
 
     def on_model_unloaded(self, message: ModelUnloaded) -> None:
-        self.query_one(MemoryStrip).show_unload(message.report)
+        if (strip := self._strip()) is not None:
+            strip.show_unload(message.report)
         self.notify(f"Unloaded {message.report.model}", markup=False, timeout=4)
 
     def request_download(self, model_id: str) -> None:
         if self.downloads is None:
             self.notify("The runtime is not ready yet.", severity="warning")
             return
+        warn_if_unfit(self, model_id, "download")
         self.downloads.enqueue(model_id)
         self.action_show_tab("cache")
 
     def on_downloads_changed(self, message: DownloadsChanged) -> None:
-        for pane in self.query(CachePane):  # none while the app shuts down
+        for pane in self.main_screen.query(CachePane):  # none while the app shuts down
             pane.post_message(DownloadsChanged(message.jobs))
         done = {job.model for job in message.jobs if job.state == "done"}
         if done - self._downloads_done:  # a download just finished: the cache changed
@@ -283,12 +320,18 @@ class FoundryTuiApp(App[None]):
         self._downloads_done = done
 
     def on_stream_stats(self, message: StreamStats) -> None:
-        self.query_one(MemoryStrip).show_stream(message.rate_tps, message.ttft_ms, message.streaming)
+        if (strip := self._strip()) is not None:
+            strip.show_stream(message.rate_tps, message.ttft_ms, message.streaming)
 
     # -- navigation and help -------------------------------------------------------------------------------
 
+    def action_import_model(self, demo: bool = False) -> None:
+        from foundry_tui.tui.screens.import_model import ImportScreen
+
+        self.push_screen(ImportScreen(demo=demo))
+
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        self.main_screen.query_one("#tabs", TabbedContent).active = tab
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -304,14 +347,26 @@ class FoundryTuiApp(App[None]):
         )
         yield SystemCommand("Show chat", "Probe chat with a model", lambda: self.action_show_tab("chat"))
         yield SystemCommand(
+            "Import model…", "Convert a GGUF file or Hugging Face dir and register it", self.action_import_model
+        )
+        yield SystemCommand(
+            "Import the demo model", "SmolLM2 135M Instruct (int8), offline", lambda: self.action_import_model(True)
+        )
+        yield SystemCommand(
+            "Show benchmark", "Run models × prompts × rounds live; past runs", lambda: self.action_show_tab("bench")
+        )
+        yield SystemCommand(
+            "Show monitor", "Memory timelines, markers, per-model report", lambda: self.action_show_tab("monitor")
+        )
+        yield SystemCommand(
             "Refresh catalog", "Fetch the model catalog again", lambda: self.request_refresh(catalog=True)
         )
         yield SystemCommand(
             "Register model directory…",
             "Add a local ONNX Runtime GenAI model",
-            self.query_one(CachePane).focus_register,
+            self.main_screen.query_one(CachePane).focus_register,
         )
-        yield SystemCommand("Clear chat", "Forget the conversation", self.query_one(ChatPane).clear_chat)
+        yield SystemCommand("Clear chat", "Forget the conversation", self.main_screen.query_one(ChatPane).clear_chat)
         for model in self.snapshot.all_models():
             name = model.id
             if model.loaded:
@@ -326,7 +381,7 @@ class FoundryTuiApp(App[None]):
             yield SystemCommand(
                 f"Chat with {model.id}",
                 "Switch the chat model",
-                lambda n=model.id: self.query_one(ChatPane).use_model(n),
+                lambda n=model.id: self.main_screen.query_one(ChatPane).use_model(n),
             )
 
 

@@ -610,7 +610,7 @@ class CachePane(Widget):
         for ancestor in self.ancestors:
             if isinstance(ancestor, TabPane) and ancestor.id:
                 tab_id = ancestor.id
-                for tabs in self.app.query(TabbedContent):
+                for tabs in self.screen.query(TabbedContent):
                     if tabs.query(f"#{tab_id}"):
                         tabs.active = tab_id
                 break

@@ -22,9 +22,11 @@ from textual.widgets import Input, Label, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
 from foundry_tui.backends.base import ChatMessage, ChatOptions, ChatStream, TokenEvent
+from foundry_tui.engine.events import StreamMarker
 from foundry_tui.engine.timing import LiveRate, RequestRecord, measure_stream
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.text import safe_line
+from foundry_tui.tui.fit_notice import warn_if_unfit
 from foundry_tui.tui.messages import ModelLoaded, ModelSelected, ModelsUpdated, StreamStats
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.transcript import TranscriptView
@@ -262,6 +264,7 @@ class ChatPane(Widget):
         try:
             entry = backend.resolve(model)
             if not entry.loaded and backend.info().management and lifecycle is not None:
+                warn_if_unfit(app, entry, "load")
                 app.call_from_thread(self._status, f"loading {entry.id}…")
                 _, report = lifecycle.load(entry.id)
                 app.post_message(ModelLoaded(report))
@@ -273,7 +276,9 @@ class ChatPane(Widget):
         self._stream = stream
         if self._stop_requested:  # Esc pressed before the request was even sent
             stream.cancel()
-        record = measure_stream(stream, lambda event: buffer.add(event, stream.t_sent_ns))
+        marker = StreamMarker(app.sampler.events, entry.id)  # first token / stream end on the monitor's clock
+        record = measure_stream(stream, marker.after(lambda event: buffer.add(event, stream.t_sent_ns)))
+        marker.end(record.finish_reason or record.status)
         self.post_message(ReplyDone(record))
 
     def _flush(self) -> None:

@@ -13,6 +13,8 @@ from textual.widgets import Label, Sparkline
 from foundry_tui.engine.lifecycle import LoadReport, UnloadReport
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
 
+RATE_POINTS = 180  # ~1 minute of stream updates at 3 Hz
+
 
 def gb(mb: float) -> str:
     return f"{mb / 1024:.1f}"
@@ -41,6 +43,7 @@ class MemoryStrip(Widget):
     MemoryStrip #rate { width: 15; }
     MemoryStrip #ttft { width: 9; }
     MemoryStrip #lifecycle { width: 1fr; color: $text-muted; }
+    MemoryStrip #rate-spark { max-width: 12; }
     MemoryStrip Label.name { color: $text-muted; padding: 0 1; }
     MemoryStrip Sparkline { width: 1fr; min-width: 4; max-width: 24; margin: 0 1 0 0; }
     """
@@ -101,7 +104,7 @@ class MemoryStrip(Widget):
         if sample.gpus:
             gpu_text = " ".join(f"{g.index}:{gb(g.used_mb)}/{gb(g.total_mb)}G" for g in sample.gpus)
         else:
-            gpu_text = "none"
+            gpu_text = "no NVIDIA GPU"
         self._set("#gpu", gpu_text)
         gpu = self.query_one("#gpu", Label)
         if gpu.tooltip != self._sampler.gpu_reason:
@@ -109,7 +112,7 @@ class MemoryStrip(Widget):
 
     def show_stream(self, rate_tps: float, ttft_ms: float | None, streaming: bool) -> None:
         if streaming or rate_tps:
-            self._rates = [*self._rates[-59:], rate_tps]
+            self._rates = [*self._rates[-(RATE_POINTS - 1) :], rate_tps]
         self._set("#rate", f"{rate_tps:.1f} tok/s" if self._rates else "-")
         self.query_one("#rate-spark", Sparkline).data = list(self._rates)
         self._set("#ttft", "-" if ttft_ms is None else f"{ttft_ms:.0f} ms")

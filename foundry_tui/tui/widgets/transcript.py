@@ -70,7 +70,7 @@ class Entry:
 class TranscriptView(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"transcript--user", "transcript--stats", "transcript--error", "transcript--note"}
     DEFAULT_CSS = """
-    TranscriptView { height: 1fr; }
+    TranscriptView { height: 1fr; overflow-x: hidden; overflow-y: scroll; }
     TranscriptView > .transcript--user { color: $accent; text-style: bold; }
     TranscriptView > .transcript--stats { color: $text-muted; }
     TranscriptView > .transcript--error { color: $error; }
@@ -175,9 +175,12 @@ class TranscriptView(ScrollView, can_focus=True):
 
     def _changed(self) -> None:
         follow = self.scroll_y >= self.max_scroll_y - 1
-        self.virtual_size = Size(self._wrap_width, len(self._flat))
+        # Setting `virtual_size` normally relayouts the whole screen. The scrollbar is always shown (CSS above),
+        # so a longer transcript changes nothing outside this widget: update the size and the scrollbar only.
+        self.set_reactive(ScrollView.virtual_size, Size(self._wrap_width, len(self._flat)))
+        self.vertical_scrollbar.window_virtual_size = len(self._flat)
         if follow:
-            self.scroll_end(animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self.refresh()
 
     # -- drawing -------------------------------------------------------------------------------------------

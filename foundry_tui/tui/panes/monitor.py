@@ -1,0 +1,400 @@
+"""Monitor pane: memory timelines with event markers, per-process figures and per-model memory reports.
+
+It only renders: every number comes from a `TimelineSource` (the app's live sampler, or a replayed recording)
+and from engine.timeline (peaks, per-model reports). `z` cycles the window (1 min / 5 min / all), `p` pauses the
+view (sampling goes on). Model names and labels from a recording are untrusted and shown literally.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static, Tabs
+
+from foundry_tui.engine.events import MARKER_GLYPHS
+from foundry_tui.engine.timeline import ModelMemoryReport, Timeline, TimelineSource, memory_reports
+from foundry_tui.text import safe_line
+from foundry_tui.tui.messages import ModelsUpdated
+from foundry_tui.tui.widgets.literal import literal
+from foundry_tui.tui.widgets.timeline_chart import TimelineChart
+
+if TYPE_CHECKING:
+    from foundry_tui.tui.app import FoundryTuiApp
+
+ZOOMS: tuple[tuple[str, float | None], ...] = (("1 min", 60.0), ("5 min", 300.0), ("all", None))
+REFRESH_S = 0.25
+# A wider window puts more seconds in each column: redraw it less often (it would look the same anyway).
+REDRAW_EVERY_S = {"1 min": 0.25, "5 min": 0.5, "all": 1.0}
+LEGEND = "markers: L/l load · U/u unload · F first token · S stream end · D/d download (start/end)"
+PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
+# before: at load start · peak: during the load · steady: after it · after: after the unload · residue: after − before
+MODEL_COLUMNS = ("model", "state", "load", "before", "peak", "steady", "after", "residue")
+GPU_MODEL_COLUMNS = ("GPU peak", "GPU resid.")
+EMPTY_MODELS = "per-model memory: nothing loaded yet (load a model: peak during load, steady after, residue)"
+
+
+# -- formatting (pure) -------------------------------------------------------------------------------------------
+
+
+def mb_text(mb: float | None) -> str:
+    if mb is None or math.isnan(mb):
+        return "–"
+    return f"{mb / 1024:.2f} GB" if abs(mb) >= 1024 else f"{mb:.0f} MB"
+
+
+def signed_mb(mb: float | None) -> str:
+    if mb is None or math.isnan(mb):
+        return "–"
+    return ("+" if mb >= 0 else "−") + mb_text(abs(mb))
+
+
+def axis_mb(mb: float) -> str:
+    return f"{mb / 1024:.1f}G" if mb >= 1024 else f"{mb:.0f}M"
+
+
+def pct_text(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.0f}%"
+
+
+def seconds_ago(t: float, end: float) -> str:
+    delta = max(0.0, end - t)
+    return f"−{delta:.1f} s" if delta < 100 else f"−{delta / 60:.1f} min"
+
+
+def _opt(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def process_rows(view: Timeline) -> list[tuple[str, ...]]:
+    """Cells for this process and the server process (untrusted labels made safe)."""
+    gpus = view.gpu_indices()
+
+    def gpu_cell(suffix: str) -> str:
+        if not gpus:
+            return "–"
+        values = [(i, view.latest(f"gpu{i}_{suffix}")) for i in gpus]
+        if all(v is None for _, v in values):
+            return "n/a"
+        if len(values) == 1:
+            return mb_text(values[0][1])
+        return " ".join(f"{i}:{axis_mb(v)}" for i, v in values if v is not None)
+
+    rows: list[tuple[str, ...]] = [
+        (
+            "this process",
+            mb_text(view.latest("process_rss")),
+            mb_text(view.latest("process_uss")),
+            pct_text(view.latest("cpu_process")),
+            mb_text(view.peak("process_rss")),
+            gpu_cell("process"),
+        )
+    ]
+    server = safe_line(view.server or "unknown", 60)
+    if view.server.startswith("this process"):
+        rows.append(("server: this process (in-process runtime)", "=", "=", "=", "=", "="))
+    elif view.has("server_rss"):
+        rows.append(
+            (
+                f"server {server}",
+                mb_text(view.latest("server_rss")),
+                mb_text(view.latest("server_uss")),
+                pct_text(view.latest("server_cpu")),
+                mb_text(view.peak("server_rss")),
+                gpu_cell("server"),
+            )
+        )
+    else:
+        rows.append((f"server: {server}", "–", "–", "–", "–", "–"))
+    return rows
+
+
+def report_cells(report: ModelMemoryReport, with_gpu: bool) -> tuple[str, ...]:
+    memory = report.memory
+    cells: tuple[str, ...] = (
+        safe_line(report.model, 60),
+        report.state,
+        "–" if report.load_s is None else f"{report.load_s:.2f} s",
+        mb_text(memory.before_mb),
+        mb_text(memory.peak_load_mb),
+        mb_text(memory.steady_mb),
+        mb_text(memory.after_unload_mb),
+        signed_mb(memory.residue_mb),
+    )
+    if with_gpu:
+        gpu = report.gpu
+        cells += (
+            mb_text(gpu.peak_load_mb if gpu else None),
+            signed_mb(gpu.residue_mb if gpu else None),
+        )
+    return cells
+
+
+def text_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int | None) -> list[str]:
+    """Aligned columns; numbers align right. With a `width`, the first column (names) shrinks with an ellipsis
+    to fit; without, lines are as long as they need (the container scrolls sideways)."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    if width is None:
+        width = sum(widths) + 2 * (len(widths) - 1)
+    others = sum(widths[1:]) + 2 * (len(widths) - 1)
+    widths[0] = max(8, min(widths[0], width - others))
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = cells[0] if len(cells[0]) <= widths[0] else cells[0][: widths[0] - 1] + "…"
+        rest = [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first.ljust(widths[0]), *rest])[:width]
+
+    return [line(headers), *(line(row) for row in rows)]
+
+
+def table_text(lines: list[str]) -> Text:
+    """The header bold, the rows plain; Text is never parsed as markup."""
+    text = Text(no_wrap=True, overflow="crop")
+    for index, line in enumerate(lines):
+        text.append(line, style="bold" if index == 0 else "")
+        if index < len(lines) - 1:
+            text.append("\n")
+    return text
+
+
+def chart_span(view: Timeline, seconds: float | None) -> tuple[float, float]:
+    end = view.stop
+    if seconds is not None:
+        return end - seconds, end
+    start = float(view.t[0]) if len(view) else end - 1.0
+    return start, max(end, start + 1.0)
+
+
+# -- the pane ----------------------------------------------------------------------------------------------------
+
+
+class MonitorPane(Widget, can_focus=True):
+    DEFAULT_CSS = """
+    MonitorPane { layout: vertical; height: 1fr; }
+    MonitorPane #monitor-status { height: 1; color: $text-muted; }
+    MonitorPane #monitor-charts { height: 1fr; min-height: 6; }
+    MonitorPane #monitor-legend { height: 1; color: $text-muted; }
+    MonitorPane #monitor-events { height: 1; color: $text-muted; }
+    MonitorPane #monitor-procs { height: auto; }
+    MonitorPane #monitor-models { height: auto; max-height: 6; overflow-x: auto; scrollbar-size-horizontal: 0; }
+    MonitorPane #monitor-models:focus { background-tint: $foreground 5%; }
+    MonitorPane #monitor-models-text { height: auto; width: auto; }
+    """
+
+    BINDINGS = [
+        Binding("z", "zoom", "Zoom"),
+        Binding("p", "pause", "Pause"),
+    ]
+
+    def __init__(self, source: TimelineSource | None = None, *, title: str = "", classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self._source = source
+        self._title = title
+        self._zoom = 0
+        self._paused: Timeline | None = None
+        self._gpu_charts: list[int] = []
+        self._texts: dict[str, str] = {}
+        self._drawn_at = 0.0
+
+    @property
+    def source(self) -> TimelineSource:
+        if self._source is None:
+            app: FoundryTuiApp = self.app  # type: ignore[assignment]
+            return app.sampler
+        return self._source
+
+    @property
+    def zoom_label(self) -> str:
+        return ZOOMS[self._zoom][0]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused is not None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="monitor-status", markup=False)
+        with Vertical(id="monitor-charts"):
+            yield TimelineChart(id="chart-ram")
+            yield TimelineChart(id="chart-rss")
+            yield TimelineChart(id="chart-server")
+        yield Static(LEGEND, id="monitor-legend", markup=False)
+        yield Static("", id="monitor-events", markup=False)
+        yield Static("", id="monitor-procs", markup=False)
+        with VerticalScroll(id="monitor-models", can_focus=True):  # arrows scroll it: many models, wide rows
+            yield Static("", id="monitor-models-text", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#chart-server").display = False
+        self.set_interval(REFRESH_S, self._tick)
+        self.refresh_view()
+
+    def on_show(self) -> None:
+        """Keys work at once after switching to this tab (unless the user is on the tab bar)."""
+        focused = self.app.focused
+        if focused is None or not (isinstance(focused, Tabs) or focused is self or self in focused.ancestors):
+            self.call_after_refresh(self.focus)
+        self.refresh_view()
+
+    def on_models_updated(self, message: ModelsUpdated) -> None:
+        message.stop()  # nothing to redraw: the markers and samples carry what this pane shows
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def action_zoom(self) -> None:
+        self._zoom = (self._zoom + 1) % len(ZOOMS)
+        self.refresh_view()
+
+    def action_pause(self) -> None:
+        self._paused = None if self._paused is not None else self.source.timeline()
+        self.refresh_view()
+
+    # -- rendering -------------------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if (
+            self._paused is None
+            and now - self._drawn_at >= REDRAW_EVERY_S[self.zoom_label] - 0.01
+            and self.is_on_screen
+        ):
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        self._drawn_at = time.monotonic()
+        full = self._paused if self._paused is not None else self.source.timeline()
+        seconds = ZOOMS[self._zoom][1]
+        view = full.window(seconds)
+        span = chart_span(view, seconds)
+        markers = [(e.t, MARKER_GLYPHS.get(e.kind, "?")) for e in view.events]
+        self._status(full)
+        self._charts(view, span, markers)
+        self._events_line(view)
+        width = max(self.size.width, 40)
+        self._set_table("#monitor-procs", text_table(PROC_COLUMNS, process_rows(view), width))
+        self._reports(full, width)
+
+    def _status(self, full: Timeline) -> None:
+        source = self.source
+        if self._paused is not None:
+            state = "❚❚ paused (p resumes)"
+        elif source.live:
+            state = "● live"
+        else:
+            state = f"▶ replay {self._title}".rstrip()
+        parts = [state, f"window {self.zoom_label}"]
+        interval = getattr(source, "interval_s", None)
+        fast = getattr(source, "fast_interval_s", None)
+        if source.live and interval and fast:
+            parts.append(f"{1 / interval:.0f} Hz ({1 / fast:.0f} Hz while loading)")
+        else:
+            parts.append(f"{len(full)} samples · {len(full.events)} markers")
+        if not full.gpu_indices():
+            parts.append(f"GPU: {full.gpu_reason or 'none'}")
+        self._set_text("#monitor-status", " · ".join(parts))
+
+    def _charts(self, view: Timeline, span: tuple[float, float], markers: list[tuple[float, str]]) -> None:
+        t = view.t
+        ram = view.get("ram_used")
+        swap = view.latest("swap_used")
+        swap_total = view.latest("swap_total")
+        ram_title = (
+            f"RAM used {mb_text(view.latest('ram_used'))} of {mb_text(view.latest('ram_total'))}"
+            f" · peak {mb_text(view.peak('ram_used'))} · available {mb_text(view.latest('ram_available'))}"
+            f" · swap {mb_text(swap)} of {mb_text(swap_total)} · CPU {pct_text(view.latest('cpu_system'))}"
+        )
+        self.query_one("#chart-ram", TimelineChart).show(ram_title, t, ram, span, markers, axis_mb)
+        rss_title = (
+            f"RSS this process {mb_text(view.latest('process_rss'))} · peak {mb_text(view.peak('process_rss'))}"
+            f" · USS {mb_text(view.latest('process_uss'))} · CPU {pct_text(view.latest('cpu_process'))}"
+        )
+        self.query_one("#chart-rss", TimelineChart).show(rss_title, t, view.get("process_rss"), span, markers, axis_mb)
+        server_chart = self.query_one("#chart-server", TimelineChart)
+        separate = view.has("server_rss") and not view.server.startswith("this process")
+        if server_chart.display != separate:
+            server_chart.display = separate
+        if separate:
+            server_title = (
+                f"RSS server {safe_line(view.server, 50)} {mb_text(view.latest('server_rss'))}"
+                f" · peak {mb_text(view.peak('server_rss'))} · CPU {pct_text(view.latest('server_cpu'))}"
+            )
+            server_chart.show(server_title, t, view.get("server_rss"), span, markers, axis_mb)
+        for index in view.gpu_indices():
+            if index not in self._gpu_charts:
+                self._gpu_charts.append(index)
+                self.query_one("#monitor-charts", Vertical).mount(TimelineChart(id=f"chart-gpu{index}"))
+                continue  # drawn on the next refresh, once mounted
+            self._gpu_chart(view, index, span, markers)
+
+    def _gpu_chart(
+        self, view: Timeline, index: int, span: tuple[float, float], markers: list[tuple[float, str]]
+    ) -> None:
+        prefix = f"gpu{index}_"
+        name = safe_line(view.gpu_names.get(index, ""), 30)
+        extras = []
+        if (util := view.latest(prefix + "util")) is not None:
+            extras.append(f"util {util:.0f}%")
+        if (power := view.latest(prefix + "power")) is not None:
+            extras.append(f"{power:.0f} W")
+        if (temp := view.latest(prefix + "temp")) is not None:
+            extras.append(f"{temp:.0f} °C")
+        energy = view.get(prefix + "energy")
+        finite = energy[np.isfinite(energy)]
+        if len(finite) >= 2:
+            extras.append(f"{(finite[-1] - finite[0]) / 1000:.2f} kJ in window")
+        used, total = mb_text(view.latest(prefix + "used")), mb_text(view.latest(prefix + "total"))
+        title = " · ".join(
+            [f"GPU{index} {name} used {used} of {total}", f"peak {mb_text(view.peak(prefix + 'used'))}", *extras]
+        )
+        chart = self.query_one(f"#chart-gpu{index}", TimelineChart)
+        chart.show(title, view.t, view.get(prefix + "used"), span, markers, axis_mb)
+
+    def _events_line(self, view: Timeline) -> None:
+        recent = list(reversed(view.events[-6:]))
+        if not recent:
+            text = "no markers in this window (load, chat, unload or download a model)"
+        else:
+            end = view.stop
+            text = "last: " + " · ".join(
+                f"{MARKER_GLYPHS.get(e.kind, '?')} {safe_line(e.model or e.kind, 40)} {seconds_ago(e.t, end)}"
+                for e in recent
+            )
+        self._set_text("#monitor-events", text)
+
+    def _reports(self, full: Timeline, width: int) -> None:
+        reports = memory_reports(full)
+        if not reports:
+            self._set_table("#monitor-models-text", [EMPTY_MODELS], header=False)
+            return
+        with_gpu = bool(full.gpu_indices())
+        columns = MODEL_COLUMNS + (GPU_MODEL_COLUMNS if with_gpu else ())
+        rows = [report_cells(report, with_gpu) for report in reports]
+        self._set_table("#monitor-models-text", text_table(columns, rows, None))
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """One-line statics: repaint only when the text changed, and never relayout the screen for it."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(literal(text), layout=False)
+
+    def _set_table(self, selector: str, lines: list[str], *, header: bool = True) -> None:
+        """A text table (cheaper to repaint than a DataTable at 4 Hz); only when its text changed."""
+        key = "\n".join(lines)
+        old = self._texts.get(selector)
+        if old != key:
+            self._texts[selector] = key
+            relayout = old is None or old.count("\n") != key.count("\n")  # a row came or went
+            content = table_text(lines) if header else Text(key, no_wrap=True)
+            self.query_one(selector, Static).update(content, layout=relayout)
+
+    def on_resize(self) -> None:
+        self.refresh_view()
+
+
+__all__ = ["ZOOMS", "MonitorPane", "mb_text", "process_rows", "report_cells", "signed_mb"]

@@ -1,0 +1,276 @@
+"""The Monitor pane: replayed recordings (snapshots, keys), the live app's 4th tab, and the fit warnings."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from foundry_tui.backends.base import ModelEntry
+from foundry_tui.backends.foundry import FoundryBackend
+from foundry_tui.config import Settings
+from foundry_tui.engine.monitor import MemorySampler
+from foundry_tui.engine.recording import read_recording
+from foundry_tui.tui.app import FoundryTuiApp
+from foundry_tui.tui.fit_notice import warn_if_unfit
+from foundry_tui.tui.panes.chat import ChatPane
+from foundry_tui.tui.panes.monitor import MonitorPane
+from foundry_tui.tui.replay import ReplayApp
+from foundry_tui.tui.widgets.timeline_chart import TimelineChart, bucket_max
+from tests.conftest import TINY_ID
+from tests.tui.fixed_sampler import FixedSampler
+from tests.tui.monitor_fixture import MODEL_A, MODEL_B, write_fixture
+
+FIXTURE_NAME = "session.jsonl"  # shown in the status line: keep it fixed for the snapshots
+
+
+@pytest.fixture
+def fixture_file(tmp_path: Path) -> Path:
+    return write_fixture(tmp_path / FIXTURE_NAME)
+
+
+def replay_app(path: Path) -> ReplayApp:
+    return ReplayApp(read_recording(path), path.name)
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def run(app: Any, body: Callable[[Pilot[Any]], Awaitable[None]], size: tuple[int, int] = (100, 40)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+def text(app: Any, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def table_rows(app: Any, selector: str) -> list[list[str]]:
+    """A text table's rows (header dropped) split on runs of 2+ spaces."""
+    lines = str(app.query_one(selector, Static).render()).splitlines()[1:]
+    return [[cell for cell in re.split(r"\s{2,}", line.strip())] for line in lines]
+
+
+def model_state(app: Any) -> str | None:
+    rows = table_rows(app, "#monitor-models-text")
+    return rows[0][1] if rows and len(rows[0]) > 1 else None
+
+
+# -- replay ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_replay_snapshot(size: tuple[int, int], snap_compare: Any, fixture_file: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.press("z", "z")  # the whole recording
+        await pilot.pause(0.3)  # the GPU chart mounts on the first refresh and draws on the next
+
+    assert snap_compare(replay_app(fixture_file), terminal_size=size, run_before=run_before)
+
+
+def test_replay_renders_identically_twice(fixture_file: Path) -> None:
+    screens: list[str] = []
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await pilot.pause(0.3)
+        screens.append(pilot.app.export_screenshot())
+
+    for _ in range(2):
+        run(replay_app(fixture_file), body, size=(120, 40))
+    assert screens[0] == screens[1]
+
+
+def test_replay_keys_zoom_and_pause(fixture_file: Path) -> None:
+    async def body(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        pane = app.query_one(MonitorPane)
+        await pilot.pause(0.3)
+        assert app.focused is pane
+        status = text(app, "#monitor-status")
+        assert status.startswith("▶ replay session.jsonl · window 1 min · ")
+        assert "samples" in status and "10 markers" in status
+        # The 1 min window holds the second load only; its markers sit in the chart's marker row.
+        ram = app.query_one("#chart-ram", TimelineChart).plain_lines
+        assert ram[0].startswith("RAM used 9.") and "of 32.00 GB" in ram[0]
+        assert "L" in ram[-1] and "l" in ram[-1] and "D" not in ram[-1]
+        assert text(app, "#monitor-events").startswith(f"last: l {MODEL_B} −37.8 s · L {MODEL_B} −39.8 s")
+        await pilot.press("z")
+        assert pane.zoom_label == "5 min" and "window 5 min" in text(app, "#monitor-status")
+        await pilot.press("z")
+        assert pane.zoom_label == "all"
+        markers = app.query_one("#chart-rss", TimelineChart).plain_lines[-1]
+        assert [c for c in markers if c.strip()] == list("DdLlFSUuLl")
+        await pilot.press("p")
+        assert pane.paused and text(app, "#monitor-status").startswith("❚❚ paused (p resumes)")
+        await pilot.press("z")  # zoom still works on the frozen view
+        assert "window 1 min" in text(app, "#monitor-status")
+        await pilot.press("p")
+        assert not pane.paused and text(app, "#monitor-status").startswith("▶ replay")
+        # Per-process and per-model tables.
+        procs = table_rows(app, "#monitor-procs")
+        assert procs[0][:5] == ["this process", "1.27 GB", "1.23 GB", "3%", "1.27 GB"]  # peak in the last minute
+        assert procs[1][0] == "server: this process (in-process runtime)"
+        models = table_rows(app, "#monitor-models-text")
+        assert models[0] == [
+            MODEL_A,
+            "unloaded",
+            "3.00 s",
+            "300 MB",
+            "1.35 GB",
+            "1.07 GB",
+            "500 MB",
+            "+200 MB",
+            "512 MB",
+            "+0 MB",
+        ]
+        assert models[1][:3] == [MODEL_B, "loaded", "2.00 s"] and models[1][6:8] == ["–", "–"]
+        # Keyboard only: tab reaches the (scrollable) model table; the pane's keys still work from there.
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "monitor-models"
+        await pilot.press("z")
+        assert pane.zoom_label == "5 min"
+
+    run(replay_app(fixture_file), body)
+
+
+def test_untrusted_names_in_a_recording_are_literal(tmp_path: Path) -> None:
+    path = tmp_path / "evil.jsonl"
+    path.write_text(
+        '{"t": 1, "kind": "sample", "process_rss_mb": 10, "server": "[bold]x[/bold] \\u001b[2J"}\n'
+        '{"t": 1.5, "kind": "event", "event": "load_start", "model": "[red]m[/red]\\u001b]0;pwn\\u0007"}\n'
+        '{"t": 2, "kind": "sample", "process_rss_mb": 20}\n'
+    )
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await pilot.pause(0.3)
+        assert "[red]m[/red]\\x1b]0;pwn\\x07" in text(pilot.app, "#monitor-events")
+        assert table_rows(pilot.app, "#monitor-procs")[1][0] == "server: [bold]x[/bold] \\x1b[2J"
+        screen = pilot.app.export_screenshot()
+        assert "\x1b" not in screen and "\x07" not in screen
+
+    run(replay_app(path), body)
+
+
+def test_bucket_max_keeps_short_peaks() -> None:
+    import numpy as np
+
+    t = np.arange(0.0, 10.0, 0.1)
+    values = np.ones_like(t)
+    values[37] = 9.0  # one sample spike
+    values[80:] = np.nan
+    out = bucket_max(t, values, 0.0, 10.0, 5)
+    assert list(out[:4]) == [1.0, 9.0, 1.0, 1.0] and np.isnan(out[4])
+
+
+# -- the app's Monitor tab ---------------------------------------------------------------------------------------
+
+
+def test_fourth_tab_with_a_sampler_that_has_no_history(runtime: FoundryBackend, tmp_path: Path) -> None:
+    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.backend_state == "ready")
+        app.query_one("#catalog-table").focus()  # a widget of another pane has focus (not the tab bar)
+        await pilot.pause(0.1)
+        await pilot.press("4")
+        pane = app.query_one(MonitorPane)
+        await wait_for(pilot, lambda: app.focused is pane)
+        assert text(app, "#monitor-status").startswith("● live · window 1 min · 4 Hz (20 Hz while loading)")
+        assert "no samples in this window" in app.query_one("#chart-ram", TimelineChart).plain_lines[1]
+        await pilot.press("z")
+        assert pane.zoom_label == "5 min"
+
+    run(app, body, size=(80, 24))
+
+
+def test_live_load_and_unload_show_up(runtime: FoundryBackend, tmp_path: Path) -> None:
+    sampler = MemorySampler(keep_s=600)
+    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=sampler)
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.lifecycle is not None and len(sampler.timeline()) > 2)
+        app.request_load(TINY_ID)
+        await wait_for(pilot, lambda: model_state(app) == "loaded")
+        assert text(app, "#monitor-events").startswith(f"last: l {TINY_ID} ")
+        assert "L" in app.query_one("#chart-rss", TimelineChart).plain_lines[-1]
+        app.request_unload(TINY_ID)
+        await wait_for(pilot, lambda: model_state(app) == "unloaded")
+        row = table_rows(app, "#monitor-models-text")[0]
+        assert row[0] == TINY_ID and row[3].endswith("MB") and row[7][0] in "+−"
+        procs = table_rows(app, "#monitor-procs")
+        assert procs[0][0] == "this process" and procs[0][1].endswith(("MB", "GB"))
+
+    run(app, body, size=(120, 40))
+
+
+def test_fit_warning_names_the_numbers(runtime: FoundryBackend, tmp_path: Path) -> None:
+    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+    huge = ModelEntry(id="huge-generic-cpu:1", alias="huge", source="public", size_mb=40_000, device="CPU")
+    small = ModelEntry(id="small-generic-cpu:1", alias="small", source="public", size_mb=100, device="CPU")
+
+    async def body(pilot: Pilot[Any]) -> None:
+        # Let the start-up refresh land first (a ModelSelected arriving while the app shuts down trips the app).
+        await wait_for(pilot, lambda: app.backend_state == "ready" and app.snapshot.local)
+        await pilot.pause(0.3)
+        check = warn_if_unfit(app, huge, "download")
+        assert check is not None and check.warn
+        assert warn_if_unfit(app, small, "load") is not None
+        assert warn_if_unfit(app, "not-known:1", "load") is None
+        await pilot.pause(0.1)
+        notes = [(n.title, n.message) for n in app._notifications]
+        assert notes == [
+            (
+                "Before download: may not fit",
+                "huge-generic-cpu:1 may not fit in RAM: needs 47.4 GB (39.1 GB × 1.2 + 512 MB headroom),"
+                " 24.0 GB available of 32.0 GB",
+            )
+        ]
+
+    run(app, body)
+
+
+def test_chat_marks_load_first_token_and_stream_end(runtime: FoundryBackend, tmp_path: Path) -> None:
+    sampler = FixedSampler()  # markers need no samples: they live in the sampler's event log
+    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=sampler)
+
+    async def body(pilot: Pilot[Any]) -> None:
+        if TINY_ID in {m.id for m in runtime.list_loaded()}:
+            runtime.unload(TINY_ID)
+        await pilot.press("3")
+        chat = app.query_one(ChatPane)
+        await wait_for(pilot, lambda: chat.model is not None)
+        chat.use_model(TINY_ID)
+        prompt = app.query_one("#prompt", Input)
+        prompt.focus()
+        prompt.value = "hi"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: chat.last_reply)
+        await wait_for(pilot, lambda: any(e.kind == "stream_end" for e in sampler.events.events()))
+        events = [(e.kind, e.model, e.detail) for e in sampler.events.events()]
+        assert events == [
+            ("load_start", TINY_ID, ""),  # the chat's load-on-demand goes through the lifecycle
+            ("load_end", TINY_ID, ""),
+            ("first_token", TINY_ID, ""),
+            ("stream_end", TINY_ID, "stop"),
+        ]
+        t = [e.t for e in sampler.events.events()]
+        assert t == sorted(t)
+        runtime.unload(TINY_ID)
+
+    run(app, body)
