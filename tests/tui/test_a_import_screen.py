@@ -1,7 +1,7 @@
 """The Import screen: inline errors, and a real conversion of a tiny Hugging Face Llama dir with stage progress.
 
 Named to run first in tests/tui: after some of the chat tests in the same process the import stalled in its first
-stage (not yet root-caused; see the issue note). A real user session starts the import from a fresh runtime state.
+stage (not root-caused yet; it may also happen in a long TUI session — see the issue note).
 """
 
 from __future__ import annotations
