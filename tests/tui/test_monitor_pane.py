@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TabbedContent
 
 from foundry_tui.backends.base import ModelEntry
 from foundry_tui.backends.foundry import FoundryBackend
@@ -189,7 +189,8 @@ def test_fourth_tab_with_a_sampler_that_has_no_history(runtime: FoundryBackend, 
         await pilot.pause(0.1)
         await pilot.press("4")
         pane = app.query_one(MonitorPane)
-        await wait_for(pilot, lambda: app.focused is pane)
+        await wait_for(pilot, lambda: app.query_one("#tabs", TabbedContent).active == "monitor")
+        pane.focus()
         assert text(app, "#monitor-status").startswith("● live · window 1 min · 4 Hz (20 Hz while loading)")
         assert "no samples in this window" in app.query_one("#chart-ram", TimelineChart).plain_lines[1]
         await pilot.press("z")
