@@ -36,6 +36,7 @@ from foundry_tui.tui.screens.confirm import ConfirmScreen
 from foundry_tui.tui.state import ModelsSnapshot
 from tests.conftest import ENDLESS_ID, TINY_ID
 from tests.tui.fixed_sampler import FixedSampler
+from tests.tui.helpers import wait_for
 
 CACHED_A = "phi-3.5-mini-instruct-generic-cpu:1"
 CACHED_B = "qwen2.5-0.5b-instruct-generic-cpu:4"
@@ -44,15 +45,6 @@ NEW_B = "deepseek-r1-distill-qwen-1.5b-generic-cpu:3"
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def run_app(

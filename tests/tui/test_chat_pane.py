@@ -21,15 +21,7 @@ from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.widgets.transcript import TranscriptView
 from tests.conftest import ENDLESS_ID, TINY_ID
 from tests.tui.fixed_sampler import FixedSampler
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
+from tests.tui.helpers import wait_for
 
 
 def run_app(

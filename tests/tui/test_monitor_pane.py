@@ -25,6 +25,7 @@ from foundry_tui.tui.replay import ReplayApp
 from foundry_tui.tui.widgets.timeline_chart import TimelineChart, bucket_max
 from tests.conftest import TINY_ID
 from tests.tui.fixed_sampler import FixedSampler
+from tests.tui.helpers import wait_for
 from tests.tui.monitor_fixture import MODEL_A, MODEL_B, write_fixture
 
 FIXTURE_NAME = "session.jsonl"  # shown in the status line: keep it fixed for the snapshots
@@ -37,15 +38,6 @@ def fixture_file(tmp_path: Path) -> Path:
 
 def replay_app(path: Path) -> ReplayApp:
     return ReplayApp(read_recording(path), path.name)
-
-
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 def run(app: Any, body: Callable[[Pilot[Any]], Awaitable[None]], size: tuple[int, int] = (100, 40)) -> None:
