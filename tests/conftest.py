@@ -47,3 +47,14 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by what a test uses, so the fast lane (`-m "not runtime and not slow"`) cannot silently grow slow:
+    the real runtime → `runtime`; a `foundry-tui` subprocess → `slow`."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "runtime" in names:
+            item.add_marker(pytest.mark.runtime)
+        if "cli_env" in names:
+            item.add_marker(pytest.mark.slow)
