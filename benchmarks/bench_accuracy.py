@@ -28,7 +28,7 @@ import openai
 from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
 from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, make_tokens
-from foundry_tui.engine.bench import BenchConfig, BenchRunner
+from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, RequestResult
 from foundry_tui.engine.prompts import PromptSpec
 
 MODEL = "fake-model"
@@ -101,7 +101,7 @@ class ServerProcess:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def bench(url: str, rounds: int, prompt: str = "hello", **extra: Any) -> tuple[BenchRunner, dict[str, Any]]:
+def bench(url: str, rounds: int, prompt: str = "hello", **extra: Any) -> tuple[BenchRunner, BenchResults]:
     backend = EndpointBackend(Settings(endpoint=url, data_dir=Path(tempfile.mkdtemp())))
     prompts = (PromptSpec(prompt),)
     config = BenchConfig(models=(MODEL,), prompts=prompts, rounds=rounds, warmup=1, max_tokens=200_000, **extra)
@@ -111,10 +111,11 @@ def bench(url: str, rounds: int, prompt: str = "hello", **extra: Any) -> tuple[B
     return runner, results
 
 
-def client_token_times(runner: BenchRunner, request: dict[str, Any]) -> list[float]:
+def client_token_times(runner: BenchRunner, request: RequestResult) -> list[float]:
     """Absolute perf_counter_ns of every piece the engine stamped, rebuilt from t_start, TTFT and the ITL gaps."""
-    first = runner.t0_ns + request["t_start_s"] * 1e9 + request["ttft_ms"] * 1e6
-    offsets = np.cumsum(request["itl_ms"]) * 1e6
+    assert request.t_start_s is not None and request.ttft_ms is not None
+    first = runner.t0_ns + request.t_start_s * 1e9 + request.ttft_ms * 1e6
+    offsets = np.cumsum(request.itl_ms) * 1e6
     return [first, *(first + float(x) for x in offsets)]
 
 
@@ -144,13 +145,15 @@ def overhead(server: ServerProcess) -> None:
     server.ask(cmd="script", tokens=50, first_token_delay_s=0.05, gap_s=0.01)
     runner, results = bench(server.url, rounds=30)
     logs = server.ask(cmd="log")[-30:]
-    first_lag, all_lag, request_cost = [], [], []
-    for request, log in zip(results["requests"], logs, strict=True):
+    first_lag: list[float] = []
+    all_lag: list[float] = []
+    request_cost: list[float] = []
+    for request, log in zip(results.requests, logs, strict=True):
         times = client_token_times(runner, request)
         assert len(times) == len(log) == 50
         first_lag.append((times[0] - log[0]) / 1e6)
         all_lag.extend((c - s) / 1e6 for c, s in zip(times, log, strict=True))
-        t_sent = runner.t0_ns + request["t_start_s"] * 1e9
+        t_sent = runner.t0_ns + (request.t_start_s or 0.0) * 1e9
         request_cost.append((log[0] - t_sent) / 1e6 - 50.0)  # send → server's first write, minus the scripted wait
     median = statistics.median(first_lag)
     row("first token: client stamp − server write, median", f"{median:.3f} ms  {goal_text(median, 1.0)}")
@@ -158,7 +161,7 @@ def overhead(server: ServerProcess) -> None:
     row("every token lag median / p99", f"{statistics.median(all_lag):.3f} / {np.percentile(all_lag, 99):.3f} ms")
     row(
         "TTFT median (scripted first-token wait: 50 ms)",
-        f"{statistics.median(r['ttft_ms'] for r in results['requests']):.3f} ms",
+        f"{statistics.median(r.ttft_ms or 0.0 for r in results.requests):.3f} ms",
     )
     row("of which request cost (send → server's first write − 50)", f"{statistics.median(request_cost):.3f} ms median")
     print("  (request cost = HTTP client request build + connection + server parse: part of TTFT by definition)")
@@ -174,7 +177,7 @@ def ingestion(server: ServerProcess) -> None:
         server.ask(cmd="script", tokens=tokens, pace_chunks_per_s=1 / gap, tokens_per_chunk=tokens_per_chunk)
         _, results = bench(server.url, rounds=3)
         logs = server.ask(cmd="log")[-3:]
-        measured = [r["decode_tps"] for r in results["requests"]]
+        measured = [r.decode_tps or 0.0 for r in results.requests]
         truth = [(tokens - 1) / ((log[-1] - log[0]) / 1e9) for log in logs]
         ratios = [m / t for m, t in zip(measured, truth, strict=True)]
         print(f"  {tokens_per_chunk} token(s) per chunk ({1 / gap:,.0f} chunks/s nominal), {tokens:,} tokens, 3 runs:")
@@ -186,7 +189,7 @@ def ingestion(server: ServerProcess) -> None:
     # The client's own ceiling: the server writes as fast as it can (the socket buffer absorbs the difference).
     server.ask(cmd="script", tokens=40_000, gap_s=0.0, tokens_per_chunk=1)
     _, results = bench(server.url, rounds=3)
-    ceiling = statistics.median(r["decode_tps"] for r in results["requests"])
+    ceiling = statistics.median(r.decode_tps or 0.0 for r in results.requests)
     row("1 token per chunk, server unpaced: engine's rate", f"{ceiling:,.0f} chunks/s (HTTP + SSE client ceiling here)")
 
 
@@ -227,8 +230,8 @@ def versus_seed(server: ServerProcess) -> None:
         _, results = bench(server.url, rounds=3, prompt=prompt)
         logs = server.ask(cmd="log")[-3:]
         true_rate = statistics.median((answer - 1) / ((log[-1] - log[0]) / 1e9) for log in logs)
-        decode = statistics.median(r["decode_tps"] for r in results["requests"])
-        e2e_rate = statistics.median(r["e2e_tps"] for r in results["requests"])
+        decode = statistics.median(r.decode_tps or 0.0 for r in results.requests)
+        e2e_rate = statistics.median(r.e2e_tps or 0.0 for r in results.requests)
         # Non-streamed replies wait first delay + Σ gaps in one go, so the paced (streaming) schedule does not
         # apply there: a fixed 5 ms gap gives the same 200 tok/s.
         server.ask(cmd="script", tokens=answer, first_token_delay_s=ttft, gap_s=1 / 200)

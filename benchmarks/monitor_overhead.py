@@ -3,6 +3,9 @@
 1. Sampler CPU cost, as % of one core: process CPU time (all threads) with the sampler running minus the same
    span idle, over `--seconds` each. Goal ≤ 1 % at 4 Hz, ≤ 3 % at 20 Hz (the rate during a model load). The
    process holds a touched ballast (`--ballast-mb`, like a loaded model) because USS costs grow with RSS.
+   Then the cost of one sample, µs of CPU, at each rate's pacing: the sampler runs on an injected clock that
+   steps one interval per sample, so the 1 s reads (USS, GPU process lists) come as often as on the thread, without
+   the waits and without the thread's noise — the figure to compare before and after a change.
 2. TUI idle RSS (fresh interpreter, in-process runtime, no model loaded, Monitor tab shown) ≤ 120 MB.
 3. For information: one Monitor pane redraw (compute + paint) per zoom over a full hour of samples, ms.
 
@@ -47,6 +50,39 @@ def sampler_cost(seconds: float, fast: bool) -> tuple[float, int]:
     taken = sampler.samples_taken - taken
     sampler.stop()
     return max(0.0, busy - idle) * 100.0, taken
+
+
+class SteppedClock:
+    """A clock that moves one sampling interval per `step()`."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def step(self) -> None:
+        self.t += self.interval_s
+
+
+def per_sample_us(rate_hz: float, samples: int = 2000, runs: int = 5) -> float:
+    """Median CPU µs of one `sample_now()` paced at `rate_hz` on a stepped clock (slow reads included)."""
+    clock = SteppedClock(1.0 / rate_hz)
+    sampler = MemorySampler(keep_s=3600, clock=clock)
+    sampler.open_gpus()
+    for _ in range(50):  # file descriptors, NVML, the first slow reads
+        sampler.sample_now()
+        clock.step()
+    costs = []
+    for _ in range(runs):
+        start = time.process_time()
+        for _ in range(samples):
+            sampler.sample_now()
+            clock.step()
+        costs.append((time.process_time() - start) / samples * 1e6)
+    sampler.stop()
+    return float(np.median(costs))
 
 
 IDLE_RSS_CHILD = r"""
@@ -157,6 +193,8 @@ def main() -> None:
         f"sampler at 20 Hz: {cost20:5.2f} % of one core ({n20 / args.seconds:.1f} samples/s)"
         f"  goal ≤ {GOAL_20HZ_PCT:.0f} %  ratio {cost20 / GOAL_20HZ_PCT:.2f}"
     )
+    for rate in (4.0, 20.0):
+        print(f"sampler per sample at {rate:g} Hz pacing: {per_sample_us(rate):6.1f} µs of CPU (slow reads included)")
     del ballast
     state, rss = tui_idle_rss()
     print(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from foundry_tui import __version__
+from foundry_tui.engine.models import SORTS
 from foundry_tui.errors import BadInputError, FoundryTuiError
 
 PROG = "foundry-tui"
@@ -68,11 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the catalog, local, cached and loaded models")
     models.add_argument("--json", action="store_true", help="print one JSON object")
+    models.add_argument(
+        "--filter",
+        metavar="TEXT",
+        help="what the Catalog pane's / takes: words, device:gpu, task:chat, cached, loaded, local",
+    )
+    models.add_argument("--sort", choices=SORTS, default="name", help="order of the rows (default: name)")
 
     register = sub.add_parser("register", help="register a local ONNX Runtime GenAI model directory")
     register.add_argument("path", metavar="PATH", help="directory holding genai_config.json")
     register.add_argument(
-        "--id", required=True, dest="model_id", metavar="NAME:VERSION", help="e.g. my-model-generic-cpu:1"
+        "--id",
+        dest="model_id",
+        metavar="NAME:VERSION",
+        help="e.g. my-model-generic-cpu:1 (default: from the directory name, <dir>-generic-cpu:1)",
     )
     register.add_argument("--task", default="chat-completion", help="model task (default: chat-completion)")
     register.add_argument("--name", dest="display_name", metavar="DISPLAY", help="display name")

@@ -29,15 +29,24 @@ class FakeNvml:
     gpus: list[FakeGpu] = field(default_factory=list)
     init_error: str | None = None  # e.g. "Insufficient Permissions", "Driver Not Loaded"
     driver: str = "560.35.03"
+    inits: int = 0  # successful nvmlInit calls
     shutdowns: int = 0
+    _module: types.ModuleType | None = field(default=None, repr=False)
 
     def module(self) -> types.ModuleType:
+        """The stand-in module; one per fake, as pynvml is one module per process."""
+        if self._module is None:
+            self._module = self._build()
+        return self._module
+
+    def _build(self) -> types.ModuleType:
         module = types.ModuleType("pynvml")
         module.NVMLError = NVMLError  # type: ignore[attr-defined]
 
         def init() -> None:
             if self.init_error:
                 raise NVMLError(self.init_error)
+            self.inits += 1
 
         def handle(index: int) -> FakeGpu:
             gpu = self.gpus[index]

@@ -70,7 +70,9 @@ def test_full_run_on_the_tiny_model(tiny_env: dict[str, str], tmp_path: Path) ->
     report = (out / "benchmark_report.md").read_text()
     assert "# Benchmark report" in report and "tiny-generic-cpu:1" in report
     assert "LATENCY AVG" in result.stdout and "tiny-generic-cpu:1" in result.stdout
-    assert "prompt 3 round 3" in result.stderr and "loaded in" in result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("tiny-generic-cpu:1"))
+    assert " ms " in row and " tok/s " in row and " MB " in row  # numbers carry their units (engine.metrics)
+    assert "prompt 3 round 3" in result.stderr and "loaded in" in result.stderr and " MB → " in result.stderr
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
     assert data["judge"]["status"] == "ok" and data["judge"]["unparsed"] == 4  # one distinct answer per prompt
     for request in requests:  # a reply without a score, or a judge prompt too long for its 512-token context
@@ -139,8 +141,9 @@ def test_endpoint_run_with_baseline_json_and_env(cli_env: dict[str, str], tmp_pa
         env = {**cli_env, "BENCH_MODELS": "fake-model", "BENCH_STREAM": "0"}
         common = ["--endpoint", server.url, "--rounds", "2", "--warmup", "0", "--concurrency", "1,2",
                   "--prompts", str(prompts)]  # fmt: skip
-        first = run_cli(env, "bench", *common, "--out", str(tmp_path / "a"))
+        first = run_cli(env, "bench", *common, "--out", str(tmp_path / "a"), "--json", "-")
         assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout) == json.loads((tmp_path / "a" / "results.json").read_text())
         server.script.gap_s = 0.01  # five times slower between tokens
         json_copy = tmp_path / "copy.json"
         second = run_cli(env, "bench", *common, "--out", str(tmp_path / "b"), "--json", str(json_copy),

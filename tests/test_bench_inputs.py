@@ -10,6 +10,15 @@ from typing import Any
 import pytest
 
 from foundry_tui import paths
+from foundry_tui.engine.bench import (
+    BenchResults,
+    ModelResult,
+    RequestResult,
+    RunSettings,
+    build_summaries,
+    set_annotation,
+)
+from foundry_tui.engine.bench.report import results_json_text
 from foundry_tui.engine.energy import NOT_MEASURABLE, EnergyMeter, NvmlEnergy, RaplEnergy, energy_delta
 from foundry_tui.engine.prompts import (
     load_models_file,
@@ -18,8 +27,7 @@ from foundry_tui.engine.prompts import (
     parse_prompt_set,
     tags_for,
 )
-from foundry_tui.engine.quality import judge_messages, parse_judge_score, phrase_matches, score_rubric
-from foundry_tui.engine.report import build_summaries, results_json_text, set_annotation
+from foundry_tui.engine.quality import AnswerQuality, judge_messages, parse_judge_score, phrase_matches, score_rubric
 from foundry_tui.errors import BadInputError
 from tests.fake_pynvml import FakeGpu, FakeNvml
 
@@ -159,19 +167,18 @@ def test_judge_prompt_carries_the_rubric() -> None:
 # -- manual annotations --------------------------------------------------------------------------------------
 
 
-def _results() -> dict[str, Any]:
-    request = {"model": "m", "concurrency": 1, "mode": "stream", "status": "ok", "e2e_ms": 10.0, "t_start_s": 0.0,
-               "completion_tokens": 6, "quality": {"rubric": 0.5, "manual": None}}  # fmt: skip
-    results: dict[str, Any] = {
-        "settings": {"concurrency": [1], "modes": ["stream"]},
-        "models": [{"model": "m", "status": "ok", "error": None, "levels": [], "memory": {}, "load": {}}],
-        "requests": [
-            {**request, "prompt_index": 0, "round": 1},
-            {**request, "prompt_index": 0, "round": 2, "quality": {"rubric": 0.5}},
-            {**request, "prompt_index": 1, "round": 1, "quality": {"rubric": 1.0}},
-        ],
-    }
-    results["summaries"] = build_summaries(results)
+def _results() -> BenchResults:
+    def request(prompt_index: int, round_: int, rubric: float) -> RequestResult:
+        return RequestResult(model="m", prompt_index=prompt_index, round=round_, concurrency=1, mode="stream",
+                             status="ok", e2e_ms=10.0, t_start_s=0.0, completion_tokens=6,
+                             quality=AnswerQuality(rubric=rubric))  # fmt: skip
+
+    results = BenchResults(
+        settings=RunSettings(concurrency=[1], modes=["stream"]),
+        models=[ModelResult(model="m", status="ok")],
+        requests=[request(0, 1, 0.5), request(0, 2, 0.5), request(1, 1, 1.0)],
+    )
+    results.summaries = build_summaries(results)
     return results
 
 
@@ -180,13 +187,15 @@ def test_set_annotation_rewrites_atomically(tmp_path: Path) -> None:
     path.write_text(results_json_text(_results()))
     updated = set_annotation(path, "m", 0, 4, "good")
     on_disk = json.loads(path.read_text())
-    assert on_disk == updated
-    assert [r["quality"].get("manual") for r in on_disk["requests"]] == [4, 4, None]
-    assert on_disk["requests"][0]["quality"]["manual_note"] == "good"
-    quality = on_disk["summaries"][0]["quality"]
-    assert quality["manual_mean"] == 4 and quality["manual_n"] == 2 and quality["rubric_mean"] == pytest.approx(2 / 3)
-    set_annotation(tmp_path, "m", 0, None, round_number=2)  # a directory works too; None clears
-    assert [r["quality"].get("manual") for r in json.loads(path.read_text())["requests"]] == [4, None, None]
+    assert on_disk == updated.to_json()
+    assert [r.quality.manual for r in updated.requests] == [4, 4, None]
+    assert [r["quality"]["manual"] for r in on_disk["requests"]] == [4, 4, None]
+    assert updated.requests[0].quality.manual_note == "good"
+    quality = updated.summaries[0].quality
+    assert quality.manual_mean == 4 and quality.manual_n == 2 and quality.rubric_mean == pytest.approx(2 / 3)
+    cleared = set_annotation(tmp_path, "m", 0, None, round_number=2)  # a directory works too; None clears
+    assert [r.quality.manual for r in cleared.requests] == [4, None, None]
+    assert [r["quality"]["manual"] for r in json.loads(path.read_text())["requests"]] == [4, None, None]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmark_report.md", "results.csv", "results.json"]
     with pytest.raises(BadInputError, match="1 to 5"):
         set_annotation(path, "m", 0, 6)
@@ -207,8 +216,10 @@ def test_nvml_energy_counter() -> None:
                                      "detail": "no RAPL powercap interface (/nonexistent is missing)"}  # fmt: skip
     before = meter.read()
     assert before.gpu_j == pytest.approx(1000.5) and before.cpu_j is None
-    fake.gpus[0].energy_mj += 2500  # 2.5 J on GPU 0
-    fake.gpus[1].energy_mj += 500
+    gpu0, gpu1 = fake.gpus
+    assert gpu0.energy_mj is not None and gpu1.energy_mj is not None
+    gpu0.energy_mj += 2500  # 2.5 J on GPU 0
+    gpu1.energy_mj += 500
     gpu_j, cpu_j = energy_delta(before, meter.read())
     assert gpu_j == pytest.approx(3.0) and cpu_j is None
     meter.close()
@@ -216,16 +227,18 @@ def test_nvml_energy_counter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fake", "words"),
+    ("fake", "what", "why"),
     [
-        (FakeNvml([FakeGpu("Tesla K80", 11441, 0)]), "GPU energy counter unavailable (Not Supported)"),
-        (FakeNvml(init_error="Driver Not Loaded"), "no NVIDIA GPU (Driver Not Loaded)"),
-        (FakeNvml([]), "no NVIDIA GPU"),
+        (FakeNvml([FakeGpu("Tesla K80", 11441, 0)]), "GPU energy counter unavailable", "Not Supported"),
+        (FakeNvml(init_error="Driver Not Loaded"), "no NVIDIA GPU", "Driver Not Loaded"),
+        (FakeNvml([]), "no NVIDIA GPU", "0 devices"),
     ],
 )
-def test_nvml_energy_not_measurable(fake: FakeNvml, words: str) -> None:
+def test_nvml_energy_not_measurable(fake: FakeNvml, what: str, why: str) -> None:
+    # The reason's wording belongs to the NVML module (engine.monitor.gpu); here: what and why, on one line.
     counter = NvmlEnergy(fake.module())
-    assert counter.state.state == NOT_MEASURABLE and counter.state.detail == words
+    detail = counter.state.detail
+    assert counter.state.state == NOT_MEASURABLE and detail.startswith(what) and why in detail and "\n" not in detail
     assert counter.read_j() is None
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from foundry_tui.engine.compare import compare_results, verdict
+from foundry_tui.engine.bench import BenchResults, RequestResult, Summary
+from foundry_tui.engine.bench.compare import compare_results, verdict
 from foundry_tui.engine.stats import mann_whitney_u, rankdata, summarize
 
 # A fixed pair of samples with ties inside and across the samples.
@@ -65,22 +66,25 @@ def test_verdicts() -> None:
     assert verdict("e2e_ms", [1.0], A, 0.05)[0].startswith("not enough data")
 
 
-def _results(model: str, values: list[float]) -> dict[str, object]:
+def _results(model: str, values: list[float]) -> BenchResults:
     requests = [
-        {"model": model, "concurrency": 1, "mode": "stream", "status": "ok", "e2e_ms": v, "ttft_ms": v / 10,
-         "decode_tps": 1000 / v, "completion_tokens": 6, "itl_ms": [v / 20, v / 20]}
-        for v in values
+        RequestResult(model=model, prompt_index=0, round=i + 1, concurrency=1, mode="stream", status="ok", e2e_ms=v,
+                      ttft_ms=v / 10, decode_tps=1000 / v, completion_tokens=6, itl_ms=[v / 20, v / 20])
+        for i, v in enumerate(values)
     ]  # fmt: skip
-    return {"summaries": [{"model": model, "concurrency": 1, "mode": "stream"}], "requests": requests}
+    summaries = [Summary(model=model, concurrency=1, mode="stream", status="ok")]
+    return BenchResults(requests=requests, summaries=summaries)
 
 
 def test_compare_results_rows() -> None:
     comparison = compare_results(_results("m", A), _results("m", [x * 1.5 for x in B]))
-    rows = {row["metric"]: row for row in comparison["rows"]}
+    rows = {row.metric: row for row in comparison.rows}
     assert set(rows) == {"ttft_ms", "itl_ms", "e2e_ms", "decode_tps", "completion_tokens"}
-    assert rows["e2e_ms"]["verdict"].startswith("slower") and rows["e2e_ms"]["significant"]
-    assert rows["decode_tps"]["verdict"].startswith("slower")
-    assert rows["completion_tokens"]["verdict"].startswith("no significant change")
-    assert rows["e2e_ms"]["change_pct"] == pytest.approx((np.median(B) * 1.5 - np.median(A)) / np.median(A) * 100)
+    assert rows["e2e_ms"].verdict.startswith("slower") and rows["e2e_ms"].significant
+    assert rows["decode_tps"].verdict.startswith("slower")
+    assert rows["completion_tokens"].verdict.startswith("no significant change")
+    assert rows["e2e_ms"].change_pct == pytest.approx((np.median(B) * 1.5 - np.median(A)) / np.median(A) * 100)
+    assert rows["itl_ms"].a_n == len(A)  # one median gap per request
     other = compare_results(_results("m", A), _results("n", A))
-    assert other["rows"] == [] and other["only_in_baseline"] == [["m", 1, "stream"]]
+    assert other.rows == [] and other.only_in_baseline == [("m", 1, "stream")]
+    assert other.to_json()["only_in_baseline"] == [["m", 1, "stream"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -309,7 +309,7 @@ def test_cancel_unblocks_a_stalled_read(srv: FakeOpenAIServer, backend: Endpoint
 
 def test_plain_server_has_no_management(srv: FakeOpenAIServer, backend: EndpointBackend) -> None:
     assert backend.info().management is False
-    actions = [
+    actions: list[Callable[[], object]] = [
         lambda: backend.load(MODEL),
         lambda: backend.unload(MODEL),
         backend.list_loaded,

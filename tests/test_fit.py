@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import threading
-from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 
-from foundry_tui.backends.base import BackendInfo, DoneEvent, ModelEntry, StreamEvent, TokenEvent
+from foundry_tui.backends.base import ModelEntry
 from foundry_tui.commands.chat import run_chat
 from foundry_tui.config import Settings
-from foundry_tui.engine.fit import HEADROOM_FACTOR, HEADROOM_MB, check_fit, check_model_fit, required_mb
+from foundry_tui.devtools.memory_backend import MemoryBackend
+from foundry_tui.devtools.memory_backend import entry as memory_entry
+from foundry_tui.engine.fit import HEADROOM_FACTOR, HEADROOM_MB, check_fit, required_mb
 from foundry_tui.engine.monitor import GpuMemory, MemorySample
+from foundry_tui.engine.session import Session
+from tests.tui.fixed_sampler import FixedSampler
 
 SAMPLE = MemorySample(t=0.0, ram_used_mb=8192.0, ram_total_mb=16384.0, ram_available_mb=8192.0, process_rss_mb=100.0)
 GPU_SAMPLE = MemorySample(
@@ -39,12 +42,13 @@ def test_fits_in_ram_and_does_not() -> None:
     ok = check_fit(entry(6000), SAMPLE)  # 6000 × 1.2 + 512 = 7712 ≤ 8192
     assert (ok.fits, ok.target, ok.need_mb, ok.free_mb) == (True, "RAM", 7712.0, 8192.0)
     assert ok.message == (
-        "m-generic-cpu:1 fits in RAM: needs 7.5 GB (5.9 GB × 1.2 + 512 MB headroom), 8.0 GB available of 16.0 GB"
+        "m-generic-cpu:1 fits in RAM: needs 7.53 GB (5.86 GB × 1.2 + 512 MB headroom), 8.00 GB available of 16.0 GB"
     )
     tight = check_fit(entry(6500), SAMPLE)  # 8312 > 8192
     assert tight.fits is False and tight.warn
     assert tight.message == (
-        "m-generic-cpu:1 may not fit in RAM: needs 8.1 GB (6.3 GB × 1.2 + 512 MB headroom), 8.0 GB available of 16.0 GB"
+        "m-generic-cpu:1 may not fit in RAM: needs 8.12 GB (6.35 GB × 1.2 + 512 MB headroom), 8.00 GB available of "
+        "16.0 GB"
     )
 
 
@@ -69,74 +73,48 @@ def test_not_checked_cases() -> None:
     assert check_fit(entry(10), None).fits is None
 
 
-class StubBackend:
-    """A management backend with one huge model whose stream answers 'ok'."""
-
-    def __init__(self, size_mb: int, endpoint: str | None = None) -> None:
-        self.size_mb = size_mb
-        self.endpoint = endpoint
-        self.loaded = False
-
-    def info(self) -> BackendInfo:
-        kind = "endpoint" if self.endpoint else "foundry-local"
-        return BackendInfo(kind=kind, label="stub", endpoint=self.endpoint, management=True)  # type: ignore[arg-type]
-
-    def resolve(self, model: str) -> ModelEntry:
-        return entry(self.size_mb)
-
-    def load(self, model: str) -> ModelEntry:
-        self.loaded = True
-        return entry(self.size_mb, loaded=True)
-
-    def stream_chat(self, model: str, messages: Any, options: Any) -> Any:
-        class Stream:
-            model_id = model
-            t_sent_ns = 1
-
-            def __iter__(self) -> Iterator[StreamEvent]:
-                yield TokenEvent("ok", 2)
-                yield DoneEvent(3, "stop")
-
-            def cancel(self) -> None:
-                pass
-
-        return Stream()
+def chat_args(model: str) -> argparse.Namespace:
+    return argparse.Namespace(model=model, prompt="hi", system=None, json=False)
 
 
-def test_check_model_fit_for_bench() -> None:
-    huge = check_model_fit(StubBackend(10**8), "m")  # type: ignore[arg-type]
-    assert huge.fits is False and huge.target == "RAM" and huge.free_mb is not None and huge.free_mb > 0
-    tiny = check_model_fit(StubBackend(1), "m", SAMPLE)  # type: ignore[arg-type]
-    assert tiny.fits is True
-    remote = check_model_fit(StubBackend(10**8, "http://10.255.255.1:1234/v1"), "m")  # type: ignore[arg-type]
-    assert remote.target == "remote" and remote.fits is None
+def session_with(size_mb: int, tmp_path: Path, endpoint: str | None = None) -> tuple[Session, MemoryBackend]:
+    backend = MemoryBackend(catalog=[memory_entry("m-generic-cpu:1", size_mb=size_mb)], cached={"m-generic-cpu:1"})
+    backend.endpoint = endpoint
+    settings = Settings(data_dir=tmp_path, endpoint=endpoint)
+    return Session(settings, backend=backend, sampler=FixedSampler(SAMPLE)), backend
 
 
-def chat_args() -> argparse.Namespace:
-    return argparse.Namespace(model="m", prompt="hi", system=None, json=False)
+def test_session_fit_uses_the_sampler_and_says_remote(tmp_path: Path) -> None:
+    session, _ = session_with(10**8, tmp_path)
+    huge = session.fit("m")
+    assert huge.fits is False and huge.target == "RAM" and huge.free_mb == 8192.0
+    remote, _ = session_with(10**8, tmp_path, "http://10.255.255.1:1234/v1")
+    assert remote.fit("m").target == "remote"
 
 
-def test_cli_chat_warns_with_the_numbers(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
-    backend = StubBackend(10**8)
-    assert run_chat(backend, Settings(data_dir=tmp_path), chat_args()) == 0  # type: ignore[arg-type]
+def test_cli_chat_warns_with_the_numbers(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    session, backend = session_with(10**8, tmp_path)
+    assert run_chat(session, chat_args("m")) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(
         "warning: m-generic-cpu:1 may not fit in RAM: needs 117188.0 GB (97656.2 GB × 1.2 + 512 MB headroom), "
     )
     assert "available of" in err[0]
-    assert backend.loaded  # a warning, not a refusal
+    assert "m-generic-cpu:1" in backend.loaded  # a warning, not a refusal
 
 
-def test_cli_chat_notes_a_remote_server(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
-    backend = StubBackend(10**8, "http://10.255.255.1:1234/v1")
-    assert run_chat(backend, Settings(data_dir=tmp_path), chat_args()) == 0  # type: ignore[arg-type]
+def test_cli_chat_notes_a_remote_server(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    session, _ = session_with(10**8, tmp_path, "http://10.255.255.1:1234/v1")
+    assert run_chat(session, chat_args("m")) == 0
     assert capsys.readouterr().err.splitlines()[0] == "note: m-generic-cpu:1: remote — fit not checked"
 
 
-def test_cli_chat_is_quiet_when_it_fits(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
-    assert run_chat(StubBackend(1), Settings(data_dir=tmp_path), chat_args()) == 0  # type: ignore[arg-type]
+def test_cli_chat_is_quiet_when_it_fits(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    session, _ = session_with(1, tmp_path)
+    assert run_chat(session, chat_args("m")) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("m-generic-cpu:1 · TTFT")
+    assert "(cold start)" in err[0]  # it had to load the model first
 
 
 def test_fit_check_takes_no_lock_on_the_ui_thread() -> None:

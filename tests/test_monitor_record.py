@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -13,10 +14,39 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundry_tui.engine.metrics import GPU_SERIES, SAMPLE_SERIES, gpu_key
 from foundry_tui.engine.monitor import MemorySampler
-from foundry_tui.engine.recording import Recorder, read_recording, record
+from foundry_tui.engine.recording import Recorder, read_recording, record, sample_record
 from foundry_tui.errors import BadInputError
+from tests.fake_pynvml import FakeGpu, FakeNvml
 from tests.tui.monitor_fixture import EVENTS, write_fixture
+
+# The file format as released: a recording written now must carry exactly these names, so older readers (and
+# files already on disk, read by this version) keep working. The registry may grow; these may not change.
+RELEASED_SAMPLE_FIELDS = {
+    "ram_used_mb": "ram_used",
+    "ram_total_mb": "ram_total",
+    "ram_available_mb": "ram_available",
+    "swap_used_mb": "swap_used",
+    "swap_total_mb": "swap_total",
+    "process_rss_mb": "process_rss",
+    "process_uss_mb": "process_uss",
+    "cpu_system_pct": "cpu_system",
+    "cpu_process_pct": "cpu_process",
+    "server_rss_mb": "server_rss",
+    "server_uss_mb": "server_uss",
+    "server_cpu_pct": "server_cpu",
+}
+RELEASED_GPU_FIELDS = {
+    "used_mb": "used",
+    "total_mb": "total",
+    "util_pct": "util",
+    "power_w": "power",
+    "temp_c": "temp",
+    "energy_j": "energy",
+    "process_mb": "process",
+    "server_mb": "server",
+}
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -174,3 +204,35 @@ def test_nan_is_written_as_null(tmp_path: Path) -> None:
     assert line["server_rss_mb"] is None and line["server"] == "remote — not measurable"
     with pytest.raises(BadInputError):
         read_recording(tmp_path / "missing.jsonl")
+
+
+def test_a_record_has_the_released_shape() -> None:
+    fake = FakeNvml([FakeGpu("NVIDIA L4", 23034, 512, energy_mj=1000, processes={os.getpid(): 64})])
+    sampler = MemorySampler(nvml=fake.module())
+    sampler.open_gpus()
+    line = sample_record(sampler.sample_now(), server="s", gpu_reason=None)
+    sampler.stop()
+    assert set(line) == {"t", "kind", "server_pid", "server", "gpu_reason", "gpus", *RELEASED_SAMPLE_FIELDS}
+    (gpu,) = line["gpus"]
+    assert set(gpu) == {"index", "name", "processes_note", *RELEASED_GPU_FIELDS}
+    assert gpu["used_mb"] == 512 and gpu["process_mb"] == 64 and gpu["energy_j"] == 1.0
+    # The registry names the same fields and series: the recorder, the reader and the sampler all iterate it.
+    assert {m.field: m.key for m in SAMPLE_SERIES} == RELEASED_SAMPLE_FIELDS
+    assert {m.field: m.key for m in GPU_SERIES} == RELEASED_GPU_FIELDS
+
+
+def test_round_trip_with_a_gpu_keeps_every_registry_series(tmp_path: Path) -> None:
+    path = tmp_path / "gpu.jsonl"
+    fake = FakeNvml([FakeGpu("NVIDIA L4", 23034, 512, energy_mj=1000, power_mw=70_000, processes={os.getpid(): 64})])
+    sampler = MemorySampler(nvml=fake.module())
+    sampler.open_gpus()
+    recorder = Recorder(path)
+    record(sampler, recorder, duration_s=0.0, interval_s=0.1)
+    recorder.close()
+    sampler.stop()
+    replay, live = read_recording(path), sampler.timeline()
+    keys = ["t", *(m.key for m in SAMPLE_SERIES), *(gpu_key(0, m) for m in GPU_SERIES)]
+    assert sorted(live.series) == sorted(keys) == sorted(replay.series)
+    for key in keys:
+        assert np.allclose(replay.get(key), live.get(key), atol=1e-3, equal_nan=True), key
+    assert replay.gpu_names == {0: "NVIDIA L4"} and replay.get("gpu0_power")[0] == 70.0

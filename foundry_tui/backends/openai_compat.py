@@ -8,12 +8,11 @@ report management actions as "not supported by this endpoint".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any, Literal
 from urllib.parse import quote
@@ -27,16 +26,12 @@ from foundry_tui.backends.base import (
     ChatMessage,
     ChatOptions,
     Completion,
-    DoneEvent,
     DownloadProgress,
-    ErrorEvent,
     ModelEntry,
     ProgressCallback,
-    StreamEvent,
-    TokenEvent,
     Usage,
 )
-from foundry_tui.backends.sse import iter_sse, parse_chunk
+from foundry_tui.backends.endpoint_stream import EndpointChatStream, api_error_text, cause
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, CancelledError, ModelNotFoundError, NotSupportedError, one_line
 
@@ -260,25 +255,19 @@ class EndpointBackend:
         return entry
 
     def load(self, model: str) -> ModelEntry:
-        family = self._require_management("loading models")
-        entry = self.resolve(model)
-        path = (
-            f"/openai/load/{quote(entry.id, safe='')}"
-            if family == "openai"
-            else f"/models/load/{quote(entry.alias, safe='')}"
-        )
-        self._get_json(path, f"load {entry.id}")
-        return ModelEntry(**{**entry.__dict__, "loaded": True})
+        entry = self._manage("load", model)
+        return dataclasses.replace(entry, loaded=True)
 
     def unload(self, model: str) -> None:
-        family = self._require_management("unloading models")
+        self._manage("unload", model)
+
+    def _manage(self, verb: Literal["load", "unload"], model: str) -> ModelEntry:
+        """`/openai/<verb>/<id>` (older services) or `/models/<verb>/<alias>` (newer ones)."""
+        family = self._require_management(f"{verb}ing models")
         entry = self.resolve(model)
-        path = (
-            f"/openai/unload/{quote(entry.id, safe='')}"
-            if family == "openai"
-            else f"/models/unload/{quote(entry.alias, safe='')}"
-        )
-        self._get_json(path, f"unload {entry.id}")
+        name = entry.id if family == "openai" else entry.alias
+        self._get_json(f"/{family}/{verb}/{quote(name, safe='')}", f"{verb} {entry.id}")
+        return entry
 
     # -- chat ----------------------------------------------------------------------------------------------
 
@@ -290,18 +279,7 @@ class EndpointBackend:
 
         Retries once without stream_options if the server rejects that field.
         """
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": options.max_tokens,
-            "temperature": options.temperature,
-            "stream": True,
-            "timeout": httpx.Timeout(self._settings.request_timeout_s, connect=5.0, read=options.stall_timeout_s),
-        }
-        if options.top_p is not None:
-            kwargs["top_p"] = options.top_p
-        if options.seed is not None:
-            kwargs["seed"] = options.seed
+        kwargs = self._request(model, messages, options, stream=True)
         if self.include_usage:
             try:
                 return self._enter_stream({**kwargs, "stream_options": {"include_usage": True}})
@@ -310,6 +288,26 @@ class EndpointBackend:
                     raise
                 self.include_usage = False
         return self._enter_stream(kwargs)
+
+    def _request(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions, *, stream: bool
+    ) -> dict[str, Any]:
+        """The chat request's arguments; a stream's read timeout is the stall timeout (no byte for that long)."""
+        timeout = self._settings.request_timeout_s
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "timeout": httpx.Timeout(timeout, connect=5.0, read=options.stall_timeout_s if stream else timeout),
+        }
+        if stream:
+            kwargs["stream"] = True
+        if options.top_p is not None:
+            kwargs["top_p"] = options.top_p
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        return kwargs
 
     def _enter_stream(self, kwargs: dict[str, Any]) -> tuple[ExitStack, Any]:
         stack = ExitStack()
@@ -323,28 +321,16 @@ class EndpointBackend:
 
     def complete_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Completion:
         """One non-streamed request (`stream: false`), timed from right before it is sent to the parsed reply."""
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": options.max_tokens,
-            "temperature": options.temperature,
-            "timeout": httpx.Timeout(self._settings.request_timeout_s, connect=5.0),
-        }
-        if options.top_p is not None:
-            kwargs["top_p"] = options.top_p
-        if options.seed is not None:
-            kwargs["seed"] = options.seed
+        kwargs = self._request(model, messages, options, stream=False)
         t_sent = time.perf_counter_ns()
         try:
             reply = self._client.chat.completions.create(**kwargs)
         except openai.APIStatusError as exc:
-            raise BackendError(
-                f"HTTP {exc.status_code} from {self.root}: {_api_error_text(exc)}", kind="http"
-            ) from None
+            raise BackendError(f"HTTP {exc.status_code} from {self.root}: {api_error_text(exc)}", kind="http") from None
         except openai.APITimeoutError:
             raise BackendError(f"{self.root} sent no response within the timeout", kind="stalled") from None
         except openai.APIConnectionError as exc:
-            raise BackendError(f"cannot connect to {self.root}: {_cause(exc)}", kind="network") from None
+            raise BackendError(f"cannot connect to {self.root}: {cause(exc)}", kind="network") from None
         except (openai.APIError, ValueError) as exc:
             raise BackendError(
                 f"{self.root} sent a malformed reply: {one_line(str(exc), 120)}", kind="malformed"
@@ -364,125 +350,6 @@ class EndpointBackend:
     def close(self) -> None:
         self._http.close()
         self._client.close()
-
-
-class EndpointChatStream:
-    def __init__(self, backend: EndpointBackend, model: str, messages: list[ChatMessage], options: ChatOptions) -> None:
-        self._backend = backend
-        self.model_id = model
-        self._messages = messages
-        self._options = options
-        self._cancelled = threading.Event()
-        self._response: Any = None
-        self.t_sent_ns = 0
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        response = self._response
-        if response is not None:
-            # Closing the response from another thread does not wake a read blocked on a slow or stalled server;
-            # shutting the socket down does (the reader then sees EOF and reports "cancelled").
-            with contextlib.suppress(Exception):
-                network = response.http_response.extensions.get("network_stream")
-                sock = network.get_extra_info("socket") if network is not None else None
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(Exception):
-                response.close()
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        root = self._backend.root
-        self.t_sent_ns = time.perf_counter_ns()
-        try:
-            stack, self._response = self._backend.open_stream(self.model_id, self._messages, self._options)
-        except openai.APIStatusError as exc:
-            yield ErrorEvent(
-                time.perf_counter_ns(), f"HTTP {exc.status_code} from {root}: {_api_error_text(exc)}", "http"
-            )
-            return
-        except openai.APITimeoutError:
-            yield ErrorEvent(time.perf_counter_ns(), f"{root} sent no response within the timeout", "stalled")
-            return
-        except openai.APIConnectionError as exc:
-            yield ErrorEvent(time.perf_counter_ns(), f"cannot connect to {root}: {_cause(exc)}", "network")
-            return
-        with stack:
-            if self._cancelled.is_set():
-                yield DoneEvent(time.perf_counter_ns(), "cancelled")
-                return
-            yield from self._read()
-
-    def _read(self) -> Iterator[StreamEvent]:
-        root = self._backend.root
-        finish: str | None = None
-        usage: Usage | None = None
-        try:
-            for event in iter_sse(self._response.iter_lines()):
-                t_ns = time.perf_counter_ns()
-                if event.data.startswith("[DONE]"):
-                    break
-                try:
-                    fields = parse_chunk(event.data)
-                except ValueError as exc:
-                    yield ErrorEvent(
-                        t_ns, f"{root} sent a malformed stream line: {one_line(str(exc), 120)}", "malformed"
-                    )
-                    return
-                if fields.error is not None or event.event == "error":
-                    yield ErrorEvent(
-                        t_ns, f"{root} reported an error mid-stream: {one_line(fields.error or event.data)}", "http"
-                    )
-                    return
-                if fields.usage is not None:
-                    u = fields.usage
-                    usage = Usage(
-                        int(u.get("prompt_tokens") or 0),
-                        int(u.get("completion_tokens") or 0),
-                        int(u.get("total_tokens") or 0),
-                    )
-                if fields.reasoning:
-                    yield TokenEvent(fields.reasoning, t_ns, None, reasoning=True)
-                if fields.content:
-                    yield TokenEvent(fields.content, t_ns, None)
-                if fields.finish_reason:
-                    finish = fields.finish_reason
-        except Exception as exc:
-            now = time.perf_counter_ns()
-            if self._cancelled.is_set():
-                yield DoneEvent(now, "cancelled", usage)
-            elif isinstance(exc, httpx.TimeoutException):
-                yield ErrorEvent(
-                    now, f"stream from {root} stalled: no data for {self._options.stall_timeout_s:g} s", "stalled"
-                )
-            elif isinstance(exc, httpx.TransportError | httpx.StreamError):
-                yield ErrorEvent(now, f"connection to {root} dropped mid-stream ({_cause(exc)})", "dropped")
-            else:
-                yield ErrorEvent(
-                    now, f"stream from {root} failed: {type(exc).__name__}: {one_line(str(exc))}", "dropped"
-                )
-            return
-        if self._cancelled.is_set():
-            yield DoneEvent(time.perf_counter_ns(), "cancelled", usage)
-        elif finish is None:
-            yield ErrorEvent(time.perf_counter_ns(), f"stream from {root} ended without a finish reason", "dropped")
-        else:
-            yield DoneEvent(time.perf_counter_ns(), finish, usage)
-
-
-def _cause(exc: BaseException) -> str:
-    inner = exc.__cause__ or exc.__context__
-    text = str(inner) if inner is not None and str(inner) else str(exc)
-    return one_line(text, 200) or type(inner or exc).__name__
-
-
-def _api_error_text(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else body.get("message")
-        if message:
-            return one_line(str(message), 300)
-    return one_line(exc.message, 300)
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -1,4 +1,4 @@
-"""The headless commands. Each takes parsed arguments and a backend, prints, and returns an exit code."""
+"""The headless commands. Each takes parsed arguments and the engine session, prints, and returns an exit code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from foundry_tui.backends import open_backend
-from foundry_tui.backends.base import Backend
 from foundry_tui.config import Settings, load_settings
+from foundry_tui.engine.session import Session
 from foundry_tui.native_logs import redirect_native_stderr
 
 
@@ -25,15 +24,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def backend_session(settings: Settings) -> Iterator[Backend]:
-    """Open the configured backend; the in-process runtime's native logs go to a file, never the terminal."""
+def open_session(settings: Settings) -> Iterator[Session]:
+    """The engine session on the configured backend; the in-process runtime's native logs go to a file, never
+    the terminal."""
     if not settings.endpoint:
         redirect_native_stderr(settings.logs_dir / "native.log")
-    backend = open_backend(settings)
+    session = Session(settings)  # the backend opens on first use: bad input fails before the runtime starts
     try:
-        yield backend
+        yield session
     finally:
-        backend.close()
+        session.close()
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -61,25 +61,25 @@ def run_command(args: argparse.Namespace) -> int:
         from foundry_tui.commands.bench import run_bench, run_compare
 
         return run_bench(settings, args) if args.command == "bench" else run_compare(args)
-    if args.command == "import":
-        from foundry_tui.commands.import_model import run_import
+    with open_session(settings) as session:
+        if args.command == "import":
+            from foundry_tui.commands.import_model import run_import
 
-        return run_import(settings, args)  # opens the in-process runtime itself, after checking its arguments
-    with backend_session(settings) as backend:
+            return run_import(session, args)  # checks its arguments before the runtime starts
         if args.command == "models":
             from foundry_tui.commands.models import run_models
 
-            return run_models(backend, as_json=args.json)
+            return run_models(session, args)
         if args.command == "register":
             from foundry_tui.commands.models import run_register
 
-            return run_register(backend, args.path, args.model_id, args.task, args.display_name, as_json=args.json)
+            return run_register(session, args)
         if args.command == "unregister":
             from foundry_tui.commands.models import run_unregister
 
-            return run_unregister(backend, args.model_id)
+            return run_unregister(session, args.model_id)
         if args.command == "chat":
             from foundry_tui.commands.chat import run_chat
 
-            return run_chat(backend, settings, args)
+            return run_chat(session, args)
     raise AssertionError(f"unhandled command {args.command}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from foundry_tui import __version__
 from foundry_tui.commands.output import print_json
 from foundry_tui.config import Settings
-from foundry_tui.engine.nvml import probe_nvml
+from foundry_tui.engine.monitor.gpu import probe_nvml
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.native_logs import redirect_native_stderr
 from foundry_tui.text import safe_line
@@ -125,6 +125,8 @@ def _gpu_check() -> Check:
     if not status.available:
         return Check("NVIDIA GPU", "warn", status.reason or "not available")
     devices = "; ".join(f"{d.index}: {d.name} {d.memory_total_mb} MB" for d in status.devices)
+    if status.reason:  # a GPU that could not be read, next to those that could
+        return Check("NVIDIA GPU", "warn", f"driver {status.driver_version}; {devices}; {status.reason}")
     return Check("NVIDIA GPU", "ok", f"driver {status.driver_version}; {devices}")
 
 

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from foundry_tui.backends.base import ModelEntry
+from foundry_tui.engine import units
+from foundry_tui.engine.models import ModelEntry
 from foundry_tui.text import safe_line
 
 
@@ -31,21 +32,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def size_text(size_mb: int | None) -> str:
-    if size_mb is None:
-        return "-"
-    return f"{size_mb / 1024:.1f} GB" if size_mb >= 1024 else f"{size_mb} MB"
-
-
 def model_rows(entries: Sequence[ModelEntry]) -> list[list[str]]:
     return [
         [
             e.alias,
             e.id,
-            e.device or "-",
-            e.execution_provider or "-",
-            size_text(e.size_mb),
-            e.task or "-",
+            e.device or units.MISSING,
+            e.execution_provider or units.MISSING,
+            units.size(e.size_mb),
+            e.task or units.MISSING,
             "yes" if e.cached else "",
             "yes" if e.loaded else "",
             e.source,

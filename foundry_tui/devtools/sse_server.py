@@ -1,5 +1,8 @@
 """A small, real OpenAI-compatible HTTP server for tests and benchmarks.
 
+Size: one request handler whose routes share the body parsing, the timing script and the fault switches, plus
+the protocol notes below (a sixth of the file); split, each part would need the others' state.
+
 Stdlib only (``http.server.ThreadingHTTPServer``), bound to 127.0.0.1 on an ephemeral
 port.  It streams chat completions with controllable timing and injectable faults so the
 endpoint backend can be exercised over a real socket, and it optionally mimics the Foundry

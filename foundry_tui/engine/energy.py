@@ -8,11 +8,12 @@ Both counters are whole-device figures (every process on the GPU / CPU package, 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from foundry_tui.engine.monitor.gpu import NO_DEVICES, NvmlSession, error_text
 
 NOT_MEASURABLE = "not measurable here"
 MEASURED = "measured"
@@ -29,64 +30,44 @@ class EnergyState:
         return {"state": self.state, "source": self.source, "detail": self.detail}
 
 
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 class NvmlEnergy:
-    """Sum of `nvmlDeviceGetTotalEnergyConsumption` (mJ since the driver loaded) over all GPUs, in J."""
+    """Sum of `nvmlDeviceGetTotalEnergyConsumption` (mJ since the driver loaded) over all GPUs, in J.
+
+    NVML is held through the monitor's shared session (engine.monitor.gpu), so a running sampler and this counter
+    initialise it once, and closing one leaves the other working.
+    """
 
     def __init__(self, nvml: ModuleType | None = None) -> None:
-        self._nvml: Any = nvml
+        self._session = NvmlSession(nvml)
         self._handles: list[Any] = []
-        self._initialised = False
-        self.state = EnergyState(NOT_MEASURABLE, "nvml", "")
-        if self._nvml is None:
-            try:
-                self._nvml = importlib.import_module("pynvml")
-            except ImportError:
-                self.state = EnergyState(NOT_MEASURABLE, "nvml", "no NVIDIA GPU (pynvml not installed)")
-                return
-        try:
-            self._nvml.nvmlInit()
-            self._initialised = True
-            handles = [self._nvml.nvmlDeviceGetHandleByIndex(i) for i in range(int(self._nvml.nvmlDeviceGetCount()))]
-        except Exception as exc:
-            self.state = EnergyState(NOT_MEASURABLE, "nvml", f"no NVIDIA GPU ({_text(exc) or type(exc).__name__})")
+        if not self._session.available:
+            self.state = EnergyState(NOT_MEASURABLE, "nvml", self._session.reason or NO_DEVICES)
             self.close()
             return
-        if not handles:
-            self.state = EnergyState(NOT_MEASURABLE, "nvml", "no NVIDIA GPU")
-            self.close()
-            return
-        names = []
+        module = self._session.module
         try:
-            for handle in handles:
-                self._nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-                names.append(_text(self._nvml.nvmlDeviceGetName(handle)))
+            for device in self._session.devices:
+                module.nvmlDeviceGetTotalEnergyConsumption(device.handle)
         except Exception as exc:  # NVMLError_NotSupported on pre-Volta GPUs, or no such function
-            self.state = EnergyState(
-                NOT_MEASURABLE, "nvml", f"GPU energy counter unavailable ({_text(exc) or type(exc).__name__})"
-            )
+            self.state = EnergyState(NOT_MEASURABLE, "nvml", f"GPU energy counter unavailable ({error_text(exc)})")
             self.close()
             return
-        self._handles = handles
-        self.state = EnergyState(MEASURED, "nvml", ", ".join(f"GPU {i}: {n}" for i, n in enumerate(names)))
+        self._handles = [device.handle for device in self._session.devices]
+        names = ", ".join(f"GPU {d.index}: {d.name}" for d in self._session.devices)
+        self.state = EnergyState(MEASURED, "nvml", names)
 
     def read_j(self) -> float | None:
         if not self._handles:
             return None
+        read = self._session.module.nvmlDeviceGetTotalEnergyConsumption
         try:
-            return sum(int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._handles) / 1000.0
+            return sum(int(read(handle)) for handle in self._handles) / 1000.0
         except Exception:
             return None
 
     def close(self) -> None:
-        if self._initialised:
-            with contextlib.suppress(Exception):
-                self._nvml.nvmlShutdown()
-        self._initialised = False
         self._handles = []
+        self._session.close()
 
 
 class RaplEnergy:

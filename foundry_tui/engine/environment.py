@@ -14,7 +14,7 @@ import psutil
 
 from foundry_tui import __version__
 from foundry_tui.backends.base import Backend
-from foundry_tui.engine.nvml import probe_nvml
+from foundry_tui.engine.monitor.gpu import probe_nvml
 
 PACKAGES = ("foundry-local-sdk", "onnxruntime", "onnxruntime-genai-core", "openai", "numpy", "psutil", "nvidia-ml-py")
 

@@ -1,7 +1,8 @@
 """Event markers on the sampler's clock: downloads, loads, the first token, the end of a stream, unloads.
 
-Every marker is stamped with `time.monotonic()`, the clock the memory samples use, so "peak during load" or
-"residue after unload" is a lookup in the sample series between two markers (see engine.timeline).
+Every marker is stamped with the log's clock — the sampler hands its own (`time.monotonic` unless a test injects
+one) — so markers and memory samples share one clock, and "peak during load" or "residue after unload" is a lookup
+in the sample series between two markers (see engine.timeline).
 """
 
 from __future__ import annotations
@@ -61,23 +62,24 @@ MARKER_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class MonitorEvent:
-    t: float  # time.monotonic() seconds, the samples' clock
+    t: float  # seconds on the log's clock (the samples' clock: time.monotonic() unless injected)
     kind: str  # one of EVENT_KINDS (a replayed file may carry others; they are shown, never trusted)
     model: str | None = None
     detail: str = ""  # e.g. "failed: …", "cancelled"
 
 
 class EventLog:
-    """A bounded, thread-safe list of markers (any thread may add; readers get a copy)."""
+    """A bounded, thread-safe list of markers (any thread may add; readers get a copy), stamped by `clock`."""
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 10_000, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._events: deque[MonitorEvent] = deque(maxlen=capacity)
         self._listeners: list[Callable[[MonitorEvent], None]] = []
 
     def mark(self, kind: EventKind, model: str | None = None, detail: str = "", *, t: float | None = None) -> float:
-        """Record a marker now (or at `t`, a monotonic time); returns its time."""
-        event = MonitorEvent(time.monotonic() if t is None else t, kind, model, detail)
+        """Record a marker now (or at `t`, a time on this log's clock); returns its time."""
+        event = MonitorEvent(self.clock() if t is None else t, kind, model, detail)
         with self._lock:
             self._events.append(event)
             listeners = list(self._listeners)

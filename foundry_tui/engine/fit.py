@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from foundry_tui.backends.base import Backend, ModelEntry
-from foundry_tui.engine.monitor import MemorySample, MemorySampler, is_local_endpoint
+from foundry_tui.backends.base import ModelEntry
+from foundry_tui.engine import units
+from foundry_tui.engine.monitor import MemorySample, is_local_endpoint
 
 HEADROOM_FACTOR = 1.2
 HEADROOM_MB = 512.0
@@ -26,7 +27,7 @@ def required_mb(size_mb: float) -> float:
 
 
 def _mb(mb: float) -> str:
-    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+    return units.size(mb)
 
 
 @dataclass(frozen=True)
@@ -90,36 +91,10 @@ def check_fit(
     )
 
 
-def measure_free_memory() -> tuple[MemorySample, str | None]:
-    """One sample of RAM and NVIDIA GPUs, for callers without a running sampler (CLI, bench)."""
-    sampler = MemorySampler()
-    sampler.open_gpus()
-    try:
-        return sampler.sample_now(), sampler.gpu_reason
-    finally:
-        sampler.stop()
-
-
-def check_model_fit(backend: Backend, model: str | ModelEntry, sample: MemorySample | None = None) -> FitCheck:
-    """For the CLI and bench: resolve `model`, read free memory (unless `sample` is given), check the fit.
-    Endpoint backends on another machine: "remote — fit not checked". May block (resolve, NVML)."""
-    entry = model if isinstance(model, ModelEntry) else backend.resolve(model)
-    info = backend.info()
-    endpoint = info.endpoint if info.kind == "endpoint" else None
-    if endpoint and not is_local_endpoint(endpoint):
-        return check_fit(entry, None, endpoint=endpoint)
-    gpu_reason = None
-    if sample is None:
-        sample, gpu_reason = measure_free_memory()
-    return check_fit(entry, sample, endpoint=endpoint, gpu_reason=gpu_reason)
-
-
 __all__ = [
     "HEADROOM_FACTOR",
     "HEADROOM_MB",
     "FitCheck",
     "check_fit",
-    "check_model_fit",
-    "measure_free_memory",
     "required_mb",
 ]

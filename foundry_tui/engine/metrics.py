@@ -138,6 +138,13 @@ def gpu_key(index: int, metric: Metric) -> str:
     return f"gpu{index}_{metric.key}"
 
 
+def series_field(metric: Metric) -> str:
+    """A sample series' `field`: its MemorySample / GpuMemory attribute and its recording name. ValueError otherwise."""
+    if metric.field is None:
+        raise ValueError(f"{metric.key!r} is not a sample series (it has no field)")
+    return metric.field
+
+
 REGISTRY: dict[str, Metric] = {
     m.key: m
     for m in (
@@ -173,4 +180,4 @@ def metric(key: str) -> Metric:
         raise KeyError(f"no metric {key!r} (known: {', '.join(sorted(REGISTRY))})") from None
 
 
-__all__ = ["ALL", "GPU_SERIES", "REGISTRY", "SAMPLE_SERIES", "Metric", "gpu_key", "metric"]
+__all__ = ["ALL", "GPU_SERIES", "REGISTRY", "SAMPLE_SERIES", "Metric", "gpu_key", "metric", "series_field"]

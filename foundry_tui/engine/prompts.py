@@ -67,6 +67,12 @@ class ModelTags:
         }
 
 
+def shipped_prompt_sets() -> list[tuple[str, str]]:
+    """(name, path) of the prompt sets that ship with foundry-tui, `default` first."""
+    files = sorted(paths.prompts_dir().glob("*.json"), key=lambda f: (f.stem != "default", f.stem))
+    return [(f.stem, str(f)) for f in files] or [("default", str(default_prompt_file()))]
+
+
 def default_prompt_file() -> Path:
     return paths.prompts_dir() / "default.json"
 

@@ -1,5 +1,9 @@
 """Answer quality: rubric coverage, a judge model's 1–5 score, manual 1–5 annotations (docs/benchmarks.md).
 
+Here: matching and scoring, the judge's prompt and the parsing of its reply, and the typed quality of one answer
+and of a summary. The judge's run over a benchmark's answers is `engine.bench.judge` (it needs the runner's
+request execution).
+
 Rubric matching: an aspect is covered when any of its phrases occurs in the answer, case-insensitively, with runs
 of whitespace treated as one space, and not inside a longer word (a phrase that starts or ends with a letter or
 digit must not touch another letter or digit there: "cat" does not match "concatenate"). The score is
@@ -9,8 +13,8 @@ covered aspects / aspects, from 0 to 1.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -94,48 +98,95 @@ def parse_judge_score(reply: str) -> tuple[int | None, str | None]:
     return None, f"unparseable judge reply: {safe_line(text, 80)!r}"
 
 
-# -- summaries -----------------------------------------------------------------------------------------------
+# -- per answer and per summary -------------------------------------------------------------------------------
 
 
-def _mean(values: Iterable[float | int | None]) -> float | None:
-    data = [float(v) for v in values if v is not None]
-    return sum(data) / len(data) if data else None
+@dataclass
+class AnswerQuality:
+    """`quality` of one request in results.json: rubric coverage (0–1), judge and manual scores (1–5)."""
+
+    rubric: float | None = None
+    rubric_covered: list[str] = field(default_factory=list)
+    rubric_missed: list[str] = field(default_factory=list)
+    judge: int | None = None
+    judge_note: str | None = None
+    manual: int | None = None
+    manual_note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a newer writer added, kept when a file is rewritten
+
+    @classmethod
+    def scored(cls, text: str, aspects: Sequence[Aspect]) -> AnswerQuality:
+        """The rubric filled in for an answer (left empty when the prompt expects nothing)."""
+        rubric = score_rubric(text, aspects)
+        if rubric is None:
+            return cls()
+        return cls(rubric.score, list(rubric.covered), list(rubric.missed))
+
+    def copy(self) -> AnswerQuality:
+        return replace(
+            self,
+            rubric_covered=list(self.rubric_covered),
+            rubric_missed=list(self.rubric_missed),
+            extra=dict(self.extra),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rubric": self.rubric,
+            "rubric_covered": list(self.rubric_covered),
+            "rubric_missed": list(self.rubric_missed),
+            "judge": self.judge,
+            "judge_note": self.judge_note,
+            "manual": self.manual,
+            "manual_note": self.manual_note,
+        }
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
 
 
-def quality_summary(requests: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Means over answers: rubric coverage (0..1), judge (1..5), manual annotations (1..5)."""
+@dataclass(frozen=True)
+class QualitySummary:
+    """Means over the ok answers of one summary: rubric coverage (0..1), judge (1..5), manual annotations (1..5)."""
+
+    rubric_mean: float | None = None
+    rubric_n: int = 0
+    judge_mean: float | None = None
+    judge_n: int = 0
+    judge_unparsed: int = 0  # answers the judge was asked about without a usable score
+    manual_mean: float | None = None
+    manual_n: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rubric_mean": self.rubric_mean,
+            "rubric_n": self.rubric_n,
+            "judge_mean": self.judge_mean,
+            "judge_n": self.judge_n,
+            "judge_unparsed": self.judge_unparsed,
+            "manual_mean": self.manual_mean,
+            "manual_n": self.manual_n,
+        }
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def quality_summary(answers: Iterable[AnswerQuality]) -> QualitySummary:
     rubric: list[float] = []
-    judge: list[int] = []
-    manual: list[int] = []
+    judge: list[float] = []
+    manual: list[float] = []
     judge_failed = 0
-    for request in requests:
-        q = request.get("quality") or {}
-        if q.get("rubric") is not None:
-            rubric.append(q["rubric"])
-        if q.get("judge") is not None:
-            judge.append(q["judge"])
-        elif q.get("judge_note"):
+    for q in answers:
+        if q.rubric is not None:
+            rubric.append(q.rubric)
+        if q.judge is not None:
+            judge.append(q.judge)
+        elif q.judge_note:
             judge_failed += 1
-        if q.get("manual") is not None:
-            manual.append(q["manual"])
-    return {
-        "rubric_mean": _mean(rubric),
-        "rubric_n": len(rubric),
-        "judge_mean": _mean(judge),
-        "judge_n": len(judge),
-        "judge_unparsed": judge_failed,
-        "manual_mean": _mean(manual),
-        "manual_n": len(manual),
-    }
-
-
-def empty_quality() -> dict[str, Any]:
-    return {
-        "rubric": None,
-        "rubric_covered": [],
-        "rubric_missed": [],
-        "judge": None,
-        "judge_note": None,
-        "manual": None,
-        "manual_note": None,
-    }
+        if q.manual is not None:
+            manual.append(q.manual)
+    return QualitySummary(
+        _mean(rubric), len(rubric), _mean(judge), len(judge), judge_failed, _mean(manual), len(manual)
+    )

@@ -1,8 +1,10 @@
 """Record samples and markers as JSON Lines; read such a file back as a `Timeline`.
 
-One JSON object per line, each with `t` (seconds, `time.monotonic()` of the recording machine) and `kind`:
-"sample" (the fields of a MemorySample, MB / % / W / °C / J, null where not measurable) or "event" (`event`,
-`model`, `detail`). Every line is flushed when written, so an interrupted recording keeps what it had.
+One JSON object per line, each with `t` (seconds on the sampler's clock: `time.monotonic()` of the recording
+machine) and `kind`: "sample" or "event". A sample carries the fields of a MemorySample, named by the registry in
+engine.metrics (SAMPLE_SERIES' `field`s, and GPU_SERIES' inside each entry of `gpus`), in MB / % / W / °C / J,
+null where not measurable; an event carries `event`, `model` and `detail`. Every line is flushed when written, so
+an interrupted recording keeps what it had.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -18,35 +19,14 @@ from typing import IO, Any
 import numpy as np
 
 from foundry_tui.engine.events import MonitorEvent
+from foundry_tui.engine.metrics import GPU_SERIES, SAMPLE_SERIES, gpu_key, series_field
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
 from foundry_tui.engine.timeline import Timeline
 from foundry_tui.errors import BadInputError
 
-# JSON field → timeline series
-SAMPLE_FIELDS = {
-    "ram_used_mb": "ram_used",
-    "ram_total_mb": "ram_total",
-    "ram_available_mb": "ram_available",
-    "swap_used_mb": "swap_used",
-    "swap_total_mb": "swap_total",
-    "process_rss_mb": "process_rss",
-    "process_uss_mb": "process_uss",
-    "cpu_system_pct": "cpu_system",
-    "cpu_process_pct": "cpu_process",
-    "server_rss_mb": "server_rss",
-    "server_uss_mb": "server_uss",
-    "server_cpu_pct": "server_cpu",
-}
-GPU_FIELDS = {
-    "used_mb": "used",
-    "total_mb": "total",
-    "util_pct": "util",
-    "power_w": "power",
-    "temp_c": "temp",
-    "energy_j": "energy",
-    "process_mb": "process",
-    "server_mb": "server",
-}
+# The registry is the one description of a sample: (series key, JSON field), the GPU ones inside each GPU's object.
+_SAMPLE_FIELDS = tuple((m.key, series_field(m)) for m in SAMPLE_SERIES)
+_GPU_FIELDS = tuple((m, series_field(m)) for m in GPU_SERIES)
 
 
 def _num(value: float | None) -> float | None:
@@ -57,13 +37,13 @@ def _num(value: float | None) -> float | None:
 
 def sample_record(sample: MemorySample, *, server: str = "", gpu_reason: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {"t": round(sample.t, 6), "kind": "sample"}
-    for name in SAMPLE_FIELDS:
+    for _, name in _SAMPLE_FIELDS:
         record[name] = _num(getattr(sample, name))
     record["server_pid"] = sample.server_pid
     record["server"] = server
     record["gpu_reason"] = gpu_reason
     record["gpus"] = [
-        {"index": g.index, "name": g.name, **{name: _num(getattr(g, name)) for name in GPU_FIELDS}}
+        {"index": g.index, "name": g.name, **{name: _num(getattr(g, name)) for _, name in _GPU_FIELDS}}
         | {"processes_note": g.processes_note}
         for g in sample.gpus
     ]
@@ -118,7 +98,7 @@ def record(
     passed or `stop` is set; markers are written as they happen."""
     stop = stop or threading.Event()
     sampler.events.subscribe(recorder.write_event)
-    started = time.monotonic()
+    started = sampler.clock()
     next_t = started
     try:
         while not stop.is_set():
@@ -126,7 +106,7 @@ def record(
             recorder.write(sample_record(sample, server=sampler.server.label, gpu_reason=sampler.gpu_reason))
             if on_sample is not None:
                 on_sample(sample)
-            now = time.monotonic()
+            now = sampler.clock()
             if duration_s is not None and now - started >= duration_s:
                 break
             step = min(interval_s, sampler.fast_interval_s) if sampler.is_fast else interval_s
@@ -188,7 +168,7 @@ def read_recording(path: Path) -> Timeline:
         if kind != "sample":
             raise _bad(path, number, '\'kind\' must be "sample" or "event"')
         row = {"t": t}
-        for name, key in SAMPLE_FIELDS.items():
+        for key, name in _SAMPLE_FIELDS:
             row[key] = _float(path, number, name, data.get(name))
         gpus = data.get("gpus") or []
         if not isinstance(gpus, list):
@@ -198,8 +178,8 @@ def read_recording(path: Path) -> Timeline:
                 raise _bad(path, number, "a GPU entry needs an integer 'index'")
             index = int(gpu["index"])
             gpu_names[index] = str(gpu.get("name") or f"GPU {index}")
-            for name, key in GPU_FIELDS.items():
-                row[f"gpu{index}_{key}"] = _float(path, number, name, gpu.get(name))
+            for metric, name in _GPU_FIELDS:
+                row[gpu_key(index, metric)] = _float(path, number, name, gpu.get(name))
         rows.append(row)
         server = str(data.get("server") or server)
         gpu_reason = data.get("gpu_reason") if isinstance(data.get("gpu_reason"), str) else None

@@ -35,7 +35,7 @@ def size(mb: float | None, *, signed: bool = False, compact: bool = False, missi
     value = abs(mb)
     if compact:
         return f"{sign}{value / 1024:.1f}G" if value >= 1024 else f"{sign}{value:.0f}M"
-    if value < 1:
+    if 0 < value < 1:
         return f"{sign}{value * 1024:.0f} KB"
     if value < 1024:
         return f"{sign}{value:.0f} MB"
@@ -44,28 +44,23 @@ def size(mb: float | None, *, signed: bool = False, compact: bool = False, missi
     return f"{sign}{value / 1024:.1f} GB"
 
 
-def ms(value: float | None, *, missing: str = MISSING) -> str:
-    """A latency in milliseconds: `1.93 ms`, `45.2 ms`, `1234 ms` (no more digits than the clock's noise)."""
+def _time(value: float | None, unit: str, missing: str) -> str:
+    """Two decimals below 10, one below 100, none above: no more digits than a clock's noise allows."""
     if _absent(value):
         return missing
     assert value is not None
-    if abs(value) < 10:
-        return f"{value:.2f} ms"
-    if abs(value) < 100:
-        return f"{value:.1f} ms"
-    return f"{value:.0f} ms"
+    decimals = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    return f"{value:.{decimals}f} {unit}"
+
+
+def ms(value: float | None, *, missing: str = MISSING) -> str:
+    """A latency in milliseconds: `1.93 ms`, `45.2 ms`, `1234 ms`."""
+    return _time(value, "ms", missing)
 
 
 def seconds(value: float | None, *, missing: str = MISSING) -> str:
     """A duration in seconds: `0.02 s`, `12.3 s`, `95 s`."""
-    if _absent(value):
-        return missing
-    assert value is not None
-    if abs(value) < 10:
-        return f"{value:.2f} s"
-    if abs(value) < 100:
-        return f"{value:.1f} s"
-    return f"{value:.0f} s"
+    return _time(value, "s", missing)
 
 
 def rate(value: float | None, unit: str = "tok/s", *, missing: str = MISSING) -> str:

@@ -1,57 +1,328 @@
-"""Typed messages between workers, the app and the panes. Data flows backend → engine → message → pane."""
+"""The TUI's typed messages: intents go up from panes to the app, data comes down from the app to the panes.
+
+Data flows one way: backend → engine session → the app's workers → a data message → a pane. A pane never calls the
+session; it posts an intent (a `Message` that bubbles to the app) and renders the data messages it receives. Data
+messages are posted straight to the pane that shows them, with `bubble=False` (they never travel back up), and
+`can_replace` where a newer one makes an unread older one worthless (live progress).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
+from foundry_tui.engine.bench import BenchResults
+from foundry_tui.engine.chat import ChatMessage, ChatResult, StreamSlice
 from foundry_tui.engine.downloads import DownloadJob
 from foundry_tui.engine.lifecycle import LoadReport, UnloadReport
-from foundry_tui.tui.state import ModelsSnapshot
+from foundry_tui.engine.models import ModelsSnapshot
+from foundry_tui.importer import ImportResult, Stage
 
-
-@dataclass
-class ModelsUpdated(Message):
-    """The app refreshed what it knows about models; every pane re-renders from the snapshot."""
-
-    snapshot: ModelsSnapshot
+# -- intents (pane → app) ------------------------------------------------------------------------------------
 
 
 @dataclass
 class ModelSelected(Message):
-    """A pane's current model changed; app-wide actions (load, unload) act on it."""
+    """The model highlighted in `pane` (a tab id) changed; `l`/`u` act on the selection of the visible tab."""
 
+    model_id: str | None
+    pane: str
+
+
+@dataclass
+class RefreshRequested(Message):
+    catalog: bool = False  # also fetch the catalog again (seconds)
+
+
+@dataclass
+class LoadRequested(Message):
+    model_id: str
+
+
+@dataclass
+class UnloadRequested(Message):
+    model_id: str
+
+
+@dataclass
+class OpenChatRequested(Message):
+    """Show the Chat tab with this model picked (Enter on a loaded model, the palette)."""
+
+    model_id: str
+
+
+@dataclass
+class DownloadRequested(Message):
+    model_id: str
+
+
+@dataclass
+class DownloadCancelRequested(Message):
+    model_id: str
+
+
+@dataclass
+class DownloadRetryRequested(Message):
+    model_id: str
+
+
+@dataclass
+class DownloadsClearRequested(Message):
+    """Forget the finished downloads."""
+
+
+@dataclass
+class RemoveRequested(Message):
+    """Remove a cached model from disk, or unregister a local one (already confirmed by the user)."""
+
+    model_id: str
+
+
+@dataclass
+class RegisterRequested(Message):
+    path: str
+    model_id: str
+    display_name: str | None
+
+
+@dataclass
+class ChatRequested(Message):
+    model_id: str
+    messages: tuple[ChatMessage, ...]  # the whole conversation, system prompt first
+    max_tokens: int
+    temperature: float
+
+
+@dataclass
+class ChatStopRequested(Message):
+    pass
+
+
+@dataclass
+class ImportRequested(Message):
+    source: str | None  # None with demo
+    demo: bool
+    precision: str
     model_id: str | None
 
 
 @dataclass
-class BackendStateChanged(Message):
+class ImportCancelRequested(Message):
+    pass
+
+
+@dataclass
+class BenchStartRequested(Message):
+    """The Benchmark pane's form, as typed (the engine's `build_config` checks it)."""
+
+    models: tuple[str, ...]
+    prompt_file: str
+    rounds: str
+    warmup: str
+    max_tokens: str  # blank: each prompt's own budget
+
+
+@dataclass
+class BenchStopRequested(Message):
+    pass
+
+
+@dataclass
+class OpenRunRequested(Message):
+    path: Path  # a run's directory (or its results.json)
+
+
+@dataclass
+class ScoreRequested(Message):
+    """Set (1–5) or clear (None) the manual score of a model's answer to a prompt in a saved run."""
+
+    path: Path
+    model: str
+    prompt_index: int
+    score: int | None
+
+
+# -- data (app → pane, bubble=False) -------------------------------------------------------------------------
+
+
+class _Down(Message, bubble=False):
+    """A data message for one widget: handled there, never bubbled back to the app."""
+
+    def __init_subclass__(cls, bubble: bool | None = False, **kwargs: Any) -> None:
+        super().__init_subclass__(bubble=bubble, **kwargs)  # Textual's default would turn bubbling back on
+
+
+@dataclass
+class ModelsUpdated(_Down):
+    snapshot: ModelsSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ModelsUpdated)
+
+
+@dataclass
+class BackendStateChanged(_Down):
     state: str  # starting | ready | failed
     detail: str = ""
 
 
 @dataclass
-class ModelLoaded(Message):
+class DownloadsUpdated(_Down):
+    jobs: list[DownloadJob]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadsUpdated)
+
+
+@dataclass
+class RemoveFinished(_Down):
+    model_id: str
+    local: bool  # it was unregistered (files kept), not deleted
+    error: str | None = None
+
+
+@dataclass
+class RegisterFinished(_Down):
+    model_id: str
+    error: str | None = None
+
+
+@dataclass
+class ChatStatus(_Down):
+    """One line about the request in flight (loading…, sending…, stopping…)."""
+
+    text: str
+
+
+@dataclass
+class ChatDelta(_Down):
+    """Text that arrived since the last delta (drawn about 10 times a second), and the live figures."""
+
+    piece: StreamSlice
+
+
+@dataclass
+class ChatFinished(_Down):
+    result: ChatResult
+
+
+@dataclass
+class ChatFailed(_Down):
+    error: str
+
+
+@dataclass
+class ChatModelChosen(_Down):
+    model_id: str
+
+
+@dataclass
+class ImportProgress(_Down):
+    stage: Stage
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ImportProgress)
+
+
+@dataclass
+class ImportFinished(_Down):
+    result: ImportResult | None
+    error: str | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class BenchStatus(_Down):
+    text: str
+
+
+@dataclass
+class BenchProgress(_Down):
+    """The running benchmark so far (twice a second)."""
+
+    results: BenchResults
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, BenchProgress)
+
+
+@dataclass
+class BenchDone(_Down):
+    results: BenchResults
+    path: Path  # where the runner wrote the files
+    write_error: str | None = None
+
+
+@dataclass
+class BenchShown(_Down):
+    """A saved run to show: opened from the past runs, or rewritten with a new manual score."""
+
+    results: BenchResults
+    path: Path
+
+
+@dataclass
+class ModelLoaded(_Down):
     report: LoadReport
 
 
 @dataclass
-class ModelUnloaded(Message):
+class ModelUnloaded(_Down):
     report: UnloadReport
 
 
 @dataclass
-class StreamStats(Message):
-    """Live figures of the current (or last) chat stream, for the strip."""
+class StreamStats(_Down):
+    """Live figures of the current (or last) stream, for the strip."""
 
     rate_tps: float
     ttft_ms: float | None
     streaming: bool
 
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StreamStats)
 
-@dataclass
-class DownloadsChanged(Message):
-    """The download queue changed (posted from the queue's thread)."""
 
-    jobs: list[DownloadJob]
+__all__ = [
+    "BackendStateChanged",
+    "BenchDone",
+    "BenchProgress",
+    "BenchShown",
+    "BenchStartRequested",
+    "BenchStatus",
+    "BenchStopRequested",
+    "ChatDelta",
+    "ChatFailed",
+    "ChatFinished",
+    "ChatModelChosen",
+    "ChatRequested",
+    "ChatStatus",
+    "ChatStopRequested",
+    "DownloadCancelRequested",
+    "DownloadRequested",
+    "DownloadRetryRequested",
+    "DownloadsClearRequested",
+    "DownloadsUpdated",
+    "ImportCancelRequested",
+    "ImportFinished",
+    "ImportProgress",
+    "ImportRequested",
+    "LoadRequested",
+    "ModelLoaded",
+    "ModelSelected",
+    "ModelUnloaded",
+    "ModelsUpdated",
+    "OpenChatRequested",
+    "OpenRunRequested",
+    "RefreshRequested",
+    "RegisterFinished",
+    "RegisterRequested",
+    "RemoveFinished",
+    "RemoveRequested",
+    "ScoreRequested",
+    "StreamStats",
+    "UnloadRequested",
+]

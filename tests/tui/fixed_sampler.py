@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from foundry_tui.engine.monitor import GpuMemory, MemorySample, MemorySampler
+from foundry_tui.engine.monitor.gpu import NO_DEVICES
 
 FIXED_SAMPLE = MemorySample(
     t=0.0,
@@ -26,7 +27,7 @@ class FixedSampler(MemorySampler):
 
     @property
     def gpu_reason(self) -> str | None:
-        return None if self._fixed.gpus else "no NVIDIA GPU"
+        return None if self._fixed.gpus else NO_DEVICES
 
     def start(self) -> FixedSampler:
         return self
@@ -40,7 +41,7 @@ class FixedSampler(MemorySampler):
     def latest(self) -> MemorySample | None:
         return self._fixed
 
-    def history(self) -> dict[str, np.ndarray]:
+    def history(self, last_s: float | None = None) -> dict[str, np.ndarray]:
         out = {
             "ram_used": np.full(self._points, self._fixed.ram_used_mb),
             "process_rss": np.full(self._points, self._fixed.process_rss_mb),

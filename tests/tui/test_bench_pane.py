@@ -1,64 +1,63 @@
-"""The Benchmark pane driven by Pilot: a small run on the real runtime, live rows, answers, scores, past runs."""
+"""The Benchmark pane driven by Pilot: a small run on the real runtime, live rows, answers, scores, past runs; the
+form's errors on the in-memory backend."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, TabbedContent
 
 from foundry_tui.backends.foundry import FoundryBackend
-from foundry_tui.config import Settings
+from foundry_tui.devtools.memory_backend import MemoryBackend
 from foundry_tui.devtools.tiny_model import TINY_ANSWER
-from foundry_tui.tui.app import FoundryTuiApp
 from foundry_tui.tui.panes.bench import BenchPane
 from foundry_tui.tui.screens.bench_answers import AnswerCard, AnswersScreen
 from foundry_tui.tui.screens.past_runs import PastRunsScreen
 from tests.conftest import TINY_ID
-from tests.tui.fixed_sampler import FixedSampler
+from tests.tui.conftest import CACHED, MakeApp
+from tests.tui.helpers import settle, wait_for
 
 
-async def wait_for(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-def test_small_benchmark_end_to_end(runtime: FoundryBackend, tmp_path: Path) -> None:
+def test_small_benchmark_end_to_end(runtime: FoundryBackend, make_app: MakeApp, tmp_path: Path) -> None:
     async def main() -> None:
-        app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+        app = make_app(runtime)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("5")
             pane = app.query_one(BenchPane)
             models = app.query_one("#bench-models", SelectionList)
-            await wait_for(pilot, lambda: models.option_count > 0)
+            await wait_for(pilot, lambda: models.option_count > 0)  # the runtime is up and the app is ready
+            await pilot.press("5")
+            tabs = app.query_one("#tabs", TabbedContent)
+            await wait_for(
+                pilot, lambda: tabs.active == "bench" and app.focused is not None and pane in app.focused.ancestors
+            )
             models.select(TINY_ID)
             app.query_one("#bench-rounds", Input).value = "2"
             app.query_one("#bench-warmup", Input).value = "0"
-            pane.action_start()
-            await wait_for(pilot, lambda: pane.runner is not None and pane.runner.finished and pane.results_path)
-            await wait_for(pilot, lambda: "written to" in str(app.query_one("#bench-status", Static).render()))
+            await pilot.press("ctrl+r")
+            status = app.query_one("#bench-status", Static)
+            await wait_for(pilot, lambda: "written to" in str(status.render()), "the run", timeout=60)
             table = app.query_one("#bench-table", DataTable)
             row = [str(cell) for cell in table.get_row(TINY_ID)]
             assert row[1] == "ok" and row[2] == "8/8"  # 4 prompts × 2 rounds
-            assert row[3].endswith("ms") and row[5] != "-"
-            results_file = pane.results_path / "results.json"
-            data = json.loads(results_file.read_text())
-            assert data["partial"] is False
+            assert row[3].endswith(" ms") and row[5].endswith(" tok/s") and row[8].endswith(" s")
+            run_dir = pane.results_path
+            assert run_dir is not None and run_dir.parent == tmp_path / "app" / "bench"
+            results_file = run_dir / "results.json"
+            data = json.loads(results_file.read_text())  # written by the runner, as the CLI's
+            assert data["partial"] is False and pane.results is not None and data == pane.results.to_json()
             assert {r["completion_tokens"] for r in data["requests"]} == {6}
-            assert (pane.results_path / "benchmark_report.md").exists() and (pane.results_path / "results.csv").exists()
+            assert (run_dir / "benchmark_report.md").exists() and (run_dir / "results.csv").exists()
+            # The load went through the app's lifecycle: its markers are on the app's sampler.
+            markers = [(e.kind, e.model) for e in app.session.sampler.events.events()]
+            assert ("load_start", TINY_ID) in markers and ("unload_end", TINY_ID) in markers
 
             # Side by side answers, and a manual score written to results.json.
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, AnswersScreen) and app.screen.query(AnswerCard))
             card = app.screen.query_one(AnswerCard)
-            assert card.request["text"] == TINY_ANSWER
+            assert card.request.text == TINY_ANSWER
             card.focus()
             await pilot.press("4")
             await wait_for(pilot, lambda: json.loads(results_file.read_text())["requests"][0]["quality"]["manual"] == 4)
@@ -72,24 +71,28 @@ def test_small_benchmark_end_to_end(runtime: FoundryBackend, tmp_path: Path) -> 
             options.focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: "showing" in str(app.query_one("#bench-status", Static).render()))
-            assert pane.results is not None and pane.results["requests"][0]["quality"]["manual"] == 4
+            assert pane.results is not None and pane.results.requests[0].quality.manual == 4
 
     asyncio.run(main())
 
 
-def test_bad_settings_and_no_models_are_reported(runtime: FoundryBackend, tmp_path: Path) -> None:
+def test_bad_settings_and_no_models_are_reported(memory: MemoryBackend, make_app: MakeApp) -> None:
     async def main() -> None:
-        app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+        app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("5")
             pane = app.query_one(BenchPane)
-            await wait_for(pilot, lambda: app.query_one("#bench-models", SelectionList).option_count > 0)
-            pane.action_start()
-            assert "pick at least one model" in str(app.query_one("#bench-status", Static).render())
-            app.query_one("#bench-models", SelectionList).select(TINY_ID)
+            models = app.query_one("#bench-models", SelectionList)
+            status = app.query_one("#bench-status", Static)
+            await wait_for(pilot, lambda: models.option_count > 0, "the models")
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: "pick at least one model" in str(status.render()), "the hint")
+            models.select(CACHED)
             app.query_one("#bench-rounds", Input).value = "many"
-            pane.action_start()
-            assert "whole numbers" in str(app.query_one("#bench-status", Static).render())
-            assert pane.runner is None
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: "rounds must be a whole number" in str(status.render()), "the error")
+            assert not pane.running and app.bench is None
+            assert f"load {CACHED}" not in memory.calls  # nothing ran
+            await settle(pilot)
 
     asyncio.run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +13,25 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Static
 
-from foundry_tui.backends.base import Backend
+from foundry_tui.backends.base import BackendInfo
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
+from foundry_tui.devtools.memory_backend import MemoryBackend
 from foundry_tui.devtools.sse_server import FakeOpenAIServer
 from foundry_tui.devtools.tiny_model import build_tiny_model
+from foundry_tui.engine import units
 from foundry_tui.engine.downloads import DownloadJob
+from foundry_tui.engine.registration import suggest_model_id
 from foundry_tui.tui.app import FoundryTuiApp
-from foundry_tui.tui.messages import DownloadsChanged
-from foundry_tui.tui.panes.cache import (
-    CachePane,
-    cache_summary,
-    cached_rows,
-    eta_text,
-    failure_reason,
-    progress_bar,
-    size_text,
-    speed_text,
-    suggest_model_id,
-)
+from foundry_tui.tui.messages import DownloadRequested
+from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.screens.confirm import ConfirmScreen
-from foundry_tui.tui.state import ModelsSnapshot
+from foundry_tui.tui.widgets.cached_models import cache_summary
+from foundry_tui.tui.widgets.downloads_view import failure_reason, progress_bar
 from tests.conftest import ENDLESS_ID, TINY_ID
-from tests.tui.fixed_sampler import FixedSampler
-from tests.tui.helpers import wait_for
+from tests.tui.conftest import MakeApp
+from tests.tui.helpers import settle, wait_for
 
 CACHED_A = "phi-3.5-mini-instruct-generic-cpu:1"
 CACHED_B = "qwen2.5-0.5b-instruct-generic-cpu:4"
@@ -48,31 +43,31 @@ NEW_B = "deepseek-r1-distill-qwen-1.5b-generic-cpu:3"
 
 
 def run_app(
-    backend: Backend,
-    settings: Settings,
+    app: FoundryTuiApp,
     body: Callable[[FoundryTuiApp, Pilot[None]], Awaitable[None]],
     size: tuple[int, int] = (100, 40),
 ) -> None:
     async def main() -> None:
-        app = FoundryTuiApp(settings, backend=backend, sampler=FixedSampler())
         async with app.run_test(size=size) as pilot:
-            await wait_for(pilot, lambda: app.downloads is not None and app.backend_state == "ready")
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: app.backend_state == "ready" and app.snapshot.backend is not None)
             await pilot.press("2")
             # Switching to the tab puts the focus in the pane, so its keys work at once.
-            await wait_for(pilot, lambda: cached_table(app).has_focus)
+            await wait_for(pilot, lambda: cached_table(app).has_focus, "the table's focus")
             await body(app, pilot)
-            await settle(app, pilot)
+            await quiet(app, pilot)
 
     asyncio.run(main())
 
 
-async def settle(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+async def quiet(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
     """No download in flight and no worker running: quitting now cannot race a late message."""
-    await wait_for(pilot, lambda: all(j.state not in ("queued", "running") for j in app.downloads.jobs()))
-    await pilot.pause(0.1)
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    jobs = app.session.downloads.jobs
+    await wait_for(pilot, lambda: all(j.state not in ("queued", "running") for j in jobs()), "the downloads")
+    await settle(pilot)
+
+
+def download(app: FoundryTuiApp, model: str) -> None:
+    app.post_message(DownloadRequested(model))
 
 
 def pane(app: FoundryTuiApp) -> CachePane:
@@ -110,17 +105,13 @@ def job_state(app: FoundryTuiApp, model: str) -> str | None:
 
 
 def test_formatting_helpers() -> None:
-    assert eta_text(None) == "–"
-    assert eta_text(7.4) == "00:07"
-    assert eta_text(125) == "02:05"
-    assert eta_text(3 * 3600 + 61) == "3:01:01"
-    assert speed_text(None) == "–"
-    assert speed_text(12.345) == "12.3 MB/s"
-    assert speed_text(250.0) == "250 MB/s"
-    assert size_text(None) == "?"
-    assert size_text(0.5) == "512 KB"
-    assert size_text(340) == "340 MB"
-    assert size_text(1229) == "1.2 GB"
+    assert units.eta(None) == "–"
+    assert units.eta(7.4) == "00:07"
+    assert units.eta(125) == "02:05"
+    assert units.eta(3 * 3600 + 61) == "3:01:01"
+    assert units.speed(None) == "–"
+    assert units.speed(12.345) == "12.3 MB/s"
+    assert units.speed(250.0) == "250 MB/s"
     assert progress_bar(0, 10) == ("", "─" * 10)
     assert progress_bar(100, 10) == ("━" * 10, "")
     assert progress_bar(45, 10) == ("━━━━╸", "─" * 5)
@@ -138,27 +129,15 @@ def test_suggested_id_comes_from_the_directory_name() -> None:
     assert suggest_model_id("/") is None
 
 
-def test_cached_rows_merge_cache_and_local_and_total_line() -> None:
-    from foundry_tui.backends.base import CatalogListing, ModelEntry
+def test_summary_line() -> None:
+    from foundry_tui.engine.models import ModelEntry
 
-    catalog = CatalogListing((ModelEntry(id="a:1", alias="a", source="public", size_mb=1024, device="GPU"),), "ok")
-    snapshot = ModelsSnapshot(
-        catalog=catalog,
-        local=(ModelEntry(id="mine:1", alias="mine", source="local", size_mb=200),),
-        cached=(
-            ModelEntry(id="a:1", alias="a", source="public"),
-            ModelEntry(id="mine:1", alias="mine", source="local"),
-        ),
-        loaded=(ModelEntry(id="mine:1", alias="mine", source="local"),),
-    )
-    rows = cached_rows(snapshot)
-    assert [(m.id, m.size_mb, m.device, m.loaded) for m in rows] == [
-        ("a:1", 1024, "GPU", False),
-        ("mine:1", 200, None, True),
+    rows = [
+        ModelEntry(id="a:1", alias="a", source="public", size_mb=1024),
+        ModelEntry(id="mine:1", alias="mine", source="local", size_mb=200),
     ]
-    assert cache_summary(rows, "/cache") == "2 models · 1.2 GB in /cache"
-    # No cache listing (None or empty): registered local models still count as on disk.
-    assert [m.id for m in cached_rows(ModelsSnapshot(local=snapshot.local, cached=None))] == ["mine:1"]
+    assert cache_summary(rows, "/cache") == "2 models · 1.20 GB in /cache"
+    assert cache_summary(rows[:1], None) == "1 model · 1.00 GB (the endpoint's service keeps the files)"
     assert cache_summary([], None).startswith("No models on disk yet")
 
 
@@ -173,15 +152,22 @@ def srv() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
+class StableLabelBackend(EndpointBackend):
+    """The endpoint backend with a label that does not carry the server's ephemeral port (for snapshots)."""
+
+    def info(self) -> BackendInfo:
+        return replace(super().info(), label="Foundry Local service (fake)")
+
+
 @pytest.fixture
-def endpoint(srv: FakeOpenAIServer, tmp_path: Path) -> Iterator[tuple[EndpointBackend, Settings]]:
+def endpoint(srv: FakeOpenAIServer, tmp_path: Path, make_app: MakeApp) -> Iterator[FoundryTuiApp]:
     settings = Settings(endpoint=srv.url, data_dir=tmp_path)
-    backend = EndpointBackend(settings)
-    yield backend, settings
+    backend = StableLabelBackend(settings)
+    yield make_app(backend, settings=settings)
     backend.close()
 
 
-def test_cached_models_from_the_service_and_selection(endpoint: tuple[EndpointBackend, Settings]) -> None:
+def test_cached_models_from_the_service_and_selection(endpoint: FoundryTuiApp) -> None:
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
         table = cached_table(app)
         await wait_for(pilot, lambda: row_ids(table) == [CACHED_A, CACHED_B])
@@ -199,19 +185,19 @@ def test_cached_models_from_the_service_and_selection(endpoint: tuple[EndpointBa
         await pilot.pause()
         assert app.clipboard == ""
 
-    run_app(*endpoint, body)
+    run_app(endpoint, body)
 
 
 def test_download_shows_progress_then_done_and_lands_in_the_cache(
-    srv: FakeOpenAIServer, endpoint: tuple[EndpointBackend, Settings]
+    srv: FakeOpenAIServer, endpoint: FoundryTuiApp
 ) -> None:
     srv.download_duration_s = 0.6
     srv.download_steps = 6
     seen: list[str] = []
 
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
-        await wait_for(pilot, lambda: app.snapshot.catalog is not None)
-        app.request_download(NEW_A)
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the catalog")
+        download(app, NEW_A)
         table = downloads_table(app)
         while job_state(app, NEW_A) != "done":
             if NEW_A in row_ids(table):
@@ -228,17 +214,17 @@ def test_download_shows_progress_then_done_and_lands_in_the_cache(
         await wait_for(pilot, lambda: row_ids(downloads_table(app)) == [])
         assert app.query_one("#downloads-empty").display
 
-    run_app(*endpoint, body)
+    run_app(endpoint, body)
 
 
 def test_failed_download_shows_the_reason_literally_and_retry_works(
-    srv: FakeOpenAIServer, endpoint: tuple[EndpointBackend, Settings]
+    srv: FakeOpenAIServer, endpoint: FoundryTuiApp
 ) -> None:
     srv.download_error = "disk full [bold]not markup[/bold]"
 
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
-        await wait_for(pilot, lambda: app.snapshot.catalog is not None)
-        app.request_download(NEW_A)
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the catalog")
+        download(app, NEW_A)
         await wait_for(pilot, lambda: job_state(app, NEW_A) == "failed")
         errors = text_of(app, "#download-errors")
         assert NEW_A in errors
@@ -251,19 +237,19 @@ def test_failed_download_shows_the_reason_literally_and_retry_works(
         assert text_of(app, "#download-errors") == ""
         await wait_for(pilot, lambda: NEW_A in row_ids(cached_table(app)))
 
-    run_app(*endpoint, body)
+    run_app(endpoint, body)
 
 
 def test_queued_downloads_in_order_escape_cancels_queued_k_cancels_running(
-    srv: FakeOpenAIServer, endpoint: tuple[EndpointBackend, Settings]
+    srv: FakeOpenAIServer, endpoint: FoundryTuiApp
 ) -> None:
     srv.download_duration_s = 5.0
     srv.download_steps = 50
 
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
-        await wait_for(pilot, lambda: app.snapshot.catalog is not None)
-        app.request_download(NEW_A)
-        app.request_download(NEW_B)
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the catalog")
+        download(app, NEW_A)
+        download(app, NEW_B)
         table = downloads_table(app)
         await wait_for(pilot, lambda: row_ids(table) == [NEW_A, NEW_B])
         await wait_for(pilot, lambda: job_state(app, NEW_A) == "running" and job_state(app, NEW_B) == "queued")
@@ -284,10 +270,10 @@ def test_queued_downloads_in_order_escape_cancels_queued_k_cancels_running(
         assert NEW_A not in srv.cached
         assert [r["body"]["model"]["Name"] for r in srv.requests if r["path"] == "/openai/download"] == [NEW_A]
 
-    run_app(*endpoint, body)
+    run_app(endpoint, body)
 
 
-def test_remove_asks_first_and_shows_the_endpoint_error_inline(endpoint: tuple[EndpointBackend, Settings]) -> None:
+def test_remove_asks_first_and_shows_the_endpoint_error_inline(endpoint: FoundryTuiApp) -> None:
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
         table = cached_table(app)
         await wait_for(pilot, lambda: row_ids(table) == [CACHED_A, CACHED_B])
@@ -305,54 +291,30 @@ def test_remove_asks_first_and_shows_the_endpoint_error_inline(endpoint: tuple[E
         await wait_for(pilot, lambda: "not supported" in text_of(app, "#cache-error"))
         assert row_ids(table) == [CACHED_A, CACHED_B]
 
-    run_app(*endpoint, body)
+    run_app(endpoint, body)
 
 
-def test_register_on_an_endpoint_is_refused_inline(endpoint: tuple[EndpointBackend, Settings], tmp_path: Path) -> None:
+def test_register_on_an_endpoint_is_refused_inline(endpoint: FoundryTuiApp, tmp_path: Path) -> None:
     model_dir = build_tiny_model(tmp_path / "phi-mini")
 
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
         await pilot.press("n")  # focus the form
         await wait_for(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "reg-path")
-        await pilot.press(*str(model_dir))
-        assert "phi-mini-generic-cpu:1" in app.query_one("#reg-id", Input).placeholder
+        app.query_one("#reg-path", Input).insert_text_at_cursor(str(model_dir))  # pasted
+        placeholder = app.query_one("#reg-id", Input)
+        await wait_for(pilot, lambda: "phi-mini-generic-cpu:1" in placeholder.placeholder, "the suggested id")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "not supported by an endpoint" in text_of(app, "#reg-error"))
         assert not app.query_one("#reg-submit", Button).disabled
 
-    run_app(*endpoint, body)
-
-
-def test_downloads_changed_does_not_loop_back_to_the_app(endpoint: tuple[EndpointBackend, Settings]) -> None:
-    """The pane handles the forwarded message and stops it; a bubbling copy would bounce back forever."""
-    backend, settings = endpoint
-    seen: list[str] = []
-
-    def hook(message: object) -> None:
-        if isinstance(message, DownloadsChanged):
-            seen.append(type(message).__name__)
-
-    async def main() -> None:
-        app = FoundryTuiApp(settings, backend=backend, sampler=FixedSampler())
-        async with app.run_test(size=(100, 40), message_hook=hook) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: app.downloads is not None)
-            await pilot.pause(0.2)
-            seen.clear()
-            app.post_message(DownloadsChanged([DownloadJob("x:1", "failed", error="boom")]))
-            await pilot.pause(0.3)
-            assert len(seen) == 2  # the app's copy, then the one it forwarded to the pane: no more
-            assert "boom" in text_of(app, "#download-errors")
-            await settle(app, pilot)
-
-    asyncio.run(main())
+    run_app(endpoint, body)
 
 
 # -- the real in-process runtime -------------------------------------------------------------------------------------
 
 
 @pytest.mark.runtime
-def test_cached_list_shows_the_registered_tiny_models(runtime: FoundryBackend, tmp_path: Path) -> None:
+def test_cached_list_shows_the_registered_tiny_models(runtime: FoundryBackend, make_app: MakeApp) -> None:
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
         table = cached_table(app)
         await wait_for(pilot, lambda: {TINY_ID, ENDLESS_ID} <= set(row_ids(table)))
@@ -373,11 +335,15 @@ def test_cached_list_shows_the_registered_tiny_models(runtime: FoundryBackend, t
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         assert TINY_ID in {m.id for m in runtime.list_local()}
 
-    run_app(runtime, Settings(data_dir=tmp_path), body)
+    run_app(make_app(runtime), body)
 
 
-@pytest.mark.runtime
-def test_register_form_validates_inline_then_registers_and_unregisters(runtime: FoundryBackend, tmp_path: Path) -> None:
+def test_register_form_validates_inline_then_registers_and_unregisters(
+    memory: MemoryBackend, make_app: MakeApp, tmp_path: Path
+) -> None:
+    runtime = memory  # the in-memory backend checks directories and ids like the runtime does
+    taken = build_tiny_model(tmp_path / "taken")
+    runtime.register_model(str(taken), TINY_ID)
     name = f"pane-reg-{uuid.uuid4().hex[:8]}"
     model_dir = build_tiny_model(tmp_path / name)
     expected_id = f"{name}-generic-cpu:1"
@@ -394,7 +360,7 @@ def test_register_form_validates_inline_then_registers_and_unregisters(runtime: 
             path.focus()
             await pilot.press("enter")
 
-        pane(app).focus_register()
+        pane(app).action_focus_register()
         await wait_for(pilot, lambda: app.focused is path)
 
         await pilot.press("enter")  # nothing typed yet
@@ -436,11 +402,7 @@ def test_register_form_validates_inline_then_registers_and_unregisters(runtime: 
         assert expected_id not in {m.id for m in runtime.list_local()}
         assert (model_dir / "genai_config.json").is_file()
 
-    try:
-        run_app(runtime, Settings(data_dir=tmp_path / "data"), body)
-    finally:
-        if expected_id in {m.id for m in runtime.list_local()}:
-            runtime.unregister_model(expected_id)
+    run_app(make_app(), body)
 
 
 # -- snapshots ------------------------------------------------------------------------------------------------------
@@ -448,27 +410,22 @@ def test_register_form_validates_inline_then_registers_and_unregisters(runtime: 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_cache_pane_snapshot(
-    snap_compare: Any, srv: FakeOpenAIServer, endpoint: tuple[EndpointBackend, Settings], size: tuple[int, int]
+    snap_compare: Any, srv: FakeOpenAIServer, endpoint: FoundryTuiApp, size: tuple[int, int]
 ) -> None:
-    backend, settings = endpoint
+    app = endpoint
     srv.download_duration_s = 0.05
-    app = FoundryTuiApp(settings, backend=backend, sampler=FixedSampler())
 
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.snapshot.catalog is not None and app.downloads is not None)
-        app.request_download(NEW_A)
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the catalog")
+        download(app, NEW_A)
         await wait_for(pilot, lambda: job_state(app, NEW_A) == "done")
         srv.download_error = "not enough disk space for model.onnx"
-        app.request_download(NEW_B)
+        download(app, NEW_B)
         await wait_for(pilot, lambda: job_state(app, NEW_B) == "failed")
         await wait_for(pilot, lambda: NEW_A in row_ids(cached_table(app)))
-        await settle(app, pilot)
-        app._backend_label = "Foundry Local service (fake)"  # the real label names a random port
-        app._update_subtitle()
+        await quiet(app, pilot)
         cached_table(app).focus()
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

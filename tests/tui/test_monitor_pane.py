@@ -12,20 +12,20 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
-from foundry_tui.backends.base import ModelEntry
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.config import Settings
+from foundry_tui.devtools.memory_backend import MemoryBackend, entry
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.recording import read_recording
 from foundry_tui.tui.app import FoundryTuiApp
-from foundry_tui.tui.fit_notice import warn_if_unfit
+from foundry_tui.tui.messages import DownloadRequested, LoadRequested, UnloadRequested
 from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.replay import ReplayApp
 from foundry_tui.tui.widgets.timeline_chart import TimelineChart, bucket_max
 from tests.conftest import TINY_ID
-from tests.tui.fixed_sampler import FixedSampler
-from tests.tui.helpers import wait_for
+from tests.tui.conftest import CACHED, MakeApp
+from tests.tui.helpers import settle, wait_for
 from tests.tui.monitor_fixture import MODEL_A, MODEL_B, write_fixture
 
 FIXTURE_NAME = "session.jsonl"  # shown in the status line: keep it fixed for the snapshots
@@ -58,6 +58,17 @@ def table_rows(app: Any, selector: str) -> list[list[str]]:
     return [[cell for cell in re.split(r"\s{2,}", line.strip())] for line in lines]
 
 
+async def gpu_chart_drawn(pilot: Pilot[Any]) -> None:
+    """The GPU chart mounts on the pane's first refresh and draws on the next."""
+
+    def drawn() -> bool:
+        charts = pilot.app.query("#chart-gpu0").results(TimelineChart)
+        return any(chart.size.area and chart.plain_lines[0].startswith("GPU0") for chart in charts)
+
+    await wait_for(pilot, drawn, "the GPU chart")
+    await pilot.pause()
+
+
 def model_state(app: Any) -> str | None:
     rows = table_rows(app, "#monitor-models-text")
     return rows[0][1] if rows and len(rows[0]) > 1 else None
@@ -70,7 +81,7 @@ def model_state(app: Any) -> str | None:
 def test_replay_snapshot(size: tuple[int, int], snap_compare: Any, fixture_file: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("z", "z")  # the whole recording
-        await pilot.pause(0.3)  # the GPU chart mounts on the first refresh and draws on the next
+        await gpu_chart_drawn(pilot)
 
     assert snap_compare(replay_app(fixture_file), terminal_size=size, run_before=run_before)
 
@@ -79,7 +90,7 @@ def test_replay_renders_identically_twice(fixture_file: Path) -> None:
     screens: list[str] = []
 
     async def body(pilot: Pilot[Any]) -> None:
-        await pilot.pause(0.3)
+        await gpu_chart_drawn(pilot)
         screens.append(pilot.app.export_screenshot())
 
     for _ in range(2):
@@ -91,14 +102,13 @@ def test_replay_keys_zoom_and_pause(fixture_file: Path) -> None:
     async def body(pilot: Pilot[Any]) -> None:
         app = pilot.app
         pane = app.query_one(MonitorPane)
-        await pilot.pause(0.3)
-        assert app.focused is pane
+        await wait_for(pilot, lambda: app.focused is pane, "the pane's focus")
         status = text(app, "#monitor-status")
         assert status.startswith("▶ replay session.jsonl · window 1 min · ")
         assert "samples" in status and "10 markers" in status
         # The 1 min window holds the second load only; its markers sit in the chart's marker row.
         ram = app.query_one("#chart-ram", TimelineChart).plain_lines
-        assert ram[0].startswith("RAM used 9.") and "of 32.00 GB" in ram[0]
+        assert ram[0].startswith("RAM used 9.") and "of 32.0 GB" in ram[0]
         assert "L" in ram[-1] and "l" in ram[-1] and "D" not in ram[-1]
         assert text(app, "#monitor-events").startswith(f"last: l {MODEL_B} −37.8 s · L {MODEL_B} −39.8 s")
         await pilot.press("z")
@@ -149,7 +159,7 @@ def test_untrusted_names_in_a_recording_are_literal(tmp_path: Path) -> None:
     )
 
     async def body(pilot: Pilot[Any]) -> None:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "pwn" in text(pilot.app, "#monitor-events"), "the events line")
         assert "[red]m[/red]\\x1b]0;pwn\\x07" in text(pilot.app, "#monitor-events")
         assert table_rows(pilot.app, "#monitor-procs")[1][0] == "server: [bold]x[/bold] \\x1b[2J"
         screen = pilot.app.export_screenshot()
@@ -172,13 +182,13 @@ def test_bucket_max_keeps_short_peaks() -> None:
 # -- the app's Monitor tab ---------------------------------------------------------------------------------------
 
 
-def test_fourth_tab_with_a_sampler_that_has_no_history(runtime: FoundryBackend, tmp_path: Path) -> None:
-    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
+def test_fourth_tab_with_a_sampler_that_has_no_history(make_app: MakeApp) -> None:
+    app = make_app()
 
     async def body(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: app.backend_state == "ready")
         app.query_one("#catalog-table").focus()  # a widget of another pane has focus (not the tab bar)
-        await pilot.pause(0.1)
+        await settle(pilot)
         await pilot.press("4")
         pane = app.query_one(MonitorPane)
         await wait_for(pilot, lambda: app.query_one("#tabs", TabbedContent).active == "monitor")
@@ -197,12 +207,12 @@ def test_live_load_and_unload_show_up(runtime: FoundryBackend, tmp_path: Path) -
 
     async def body(pilot: Pilot[Any]) -> None:
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.lifecycle is not None and len(sampler.timeline()) > 2)
-        app.request_load(TINY_ID)
+        await wait_for(pilot, lambda: app.session.ready and len(sampler.timeline()) > 2)
+        app.post_message(LoadRequested(TINY_ID))
         await wait_for(pilot, lambda: model_state(app) == "loaded")
         assert text(app, "#monitor-events").startswith(f"last: l {TINY_ID} ")
         assert "L" in app.query_one("#chart-rss", TimelineChart).plain_lines[-1]
-        app.request_unload(TINY_ID)
+        app.post_message(UnloadRequested(TINY_ID))
         await wait_for(pilot, lambda: model_state(app) == "unloaded")
         row = table_rows(app, "#monitor-models-text")[0]
         assert row[0] == TINY_ID and row[3].endswith("MB") and row[7][0] in "+−"
@@ -212,22 +222,20 @@ def test_live_load_and_unload_show_up(runtime: FoundryBackend, tmp_path: Path) -
     run(app, body, size=(120, 40))
 
 
-def test_fit_warning_names_the_numbers(runtime: FoundryBackend, tmp_path: Path) -> None:
-    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=FixedSampler())
-    huge = ModelEntry(id="huge-generic-cpu:1", alias="huge", source="public", size_mb=40_000, device="CPU")
-    small = ModelEntry(id="small-generic-cpu:1", alias="small", source="public", size_mb=100, device="CPU")
+def test_fit_warning_names_the_numbers(memory: MemoryBackend, make_app: MakeApp) -> None:
+    memory.catalog += [entry("huge-generic-cpu:1", size_mb=40_000), entry("small-generic-cpu:1", size_mb=100)]
+    memory.cached.add("small-generic-cpu:1")
+    app = make_app()
 
     async def body(pilot: Pilot[Any]) -> None:
-        # Let the start-up refresh land first (a ModelSelected arriving while the app shuts down trips the app).
-        await wait_for(pilot, lambda: app.backend_state == "ready" and app.snapshot.local)
-        await pilot.pause(0.3)
-        check = warn_if_unfit(app, huge, "download")
-        assert check is not None and check.warn
-        assert warn_if_unfit(app, small, "load") is not None
-        assert warn_if_unfit(app, "not-known:1", "load") is None
-        await pilot.pause(0.1)
-        notes = [(n.title, n.message) for n in app._notifications]
-        assert notes == [
+        await wait_for(pilot, lambda: app.backend_state == "ready" and app.snapshot.catalog is not None)
+        app.post_message(DownloadRequested("huge-generic-cpu:1"))  # warned, still queued: never a refusal
+        app.post_message(LoadRequested("small-generic-cpu:1"))  # fits: no warning
+        await wait_for(pilot, lambda: "huge-generic-cpu:1" in memory.cached, "the download")
+        await wait_for(pilot, lambda: "small-generic-cpu:1" in memory.loaded, "the load")
+        await settle(pilot)
+        warnings = [(n.title, n.message) for n in app._notifications if n.severity == "warning"]
+        assert warnings == [
             (
                 "Before download: may not fit",
                 "huge-generic-cpu:1 may not fit in RAM: needs 47.4 GB (39.1 GB × 1.2 + 512 MB headroom),"
@@ -238,32 +246,29 @@ def test_fit_warning_names_the_numbers(runtime: FoundryBackend, tmp_path: Path) 
     run(app, body)
 
 
-def test_chat_marks_load_first_token_and_stream_end(runtime: FoundryBackend, tmp_path: Path) -> None:
-    sampler = FixedSampler()  # markers need no samples: they live in the sampler's event log
-    app = FoundryTuiApp(Settings(data_dir=tmp_path), backend=runtime, sampler=sampler)
+def test_chat_marks_load_first_token_and_stream_end(make_app: MakeApp) -> None:
+    app = make_app()
+    sampler = app.session.sampler  # markers need no samples: they live in the sampler's event log
 
     async def body(pilot: Pilot[Any]) -> None:
-        if TINY_ID in {m.id for m in runtime.list_loaded()}:
-            runtime.unload(TINY_ID)
         await pilot.press("3")
         chat = app.query_one(ChatPane)
         await wait_for(pilot, lambda: chat.model is not None)
-        chat.use_model(TINY_ID)
+        chat.use_model(CACHED)  # not loaded yet
         prompt = app.query_one("#prompt", Input)
-        prompt.focus()
         prompt.value = "hi"
         await pilot.press("enter")
         await wait_for(pilot, lambda: chat.last_reply)
         await wait_for(pilot, lambda: any(e.kind == "stream_end" for e in sampler.events.events()))
         events = [(e.kind, e.model, e.detail) for e in sampler.events.events()]
         assert events == [
-            ("load_start", TINY_ID, ""),  # the chat's load-on-demand goes through the lifecycle
-            ("load_end", TINY_ID, ""),
-            ("first_token", TINY_ID, ""),
-            ("stream_end", TINY_ID, "stop"),
+            ("load_start", CACHED, ""),  # the chat's load-on-demand goes through the lifecycle
+            ("load_end", CACHED, ""),
+            ("first_token", CACHED, ""),
+            ("stream_end", CACHED, "stop"),
         ]
         t = [e.t for e in sampler.events.events()]
         assert t == sorted(t)
-        runtime.unload(TINY_ID)
+        await settle(pilot)
 
     run(app, body)

@@ -7,27 +7,22 @@ view (sampling goes on). Model names and labels from a recording are untrusted a
 
 from __future__ import annotations
 
-import math
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widget import Widget
-from textual.widgets import Static, Tabs
+from textual.widgets import Static
 
+from foundry_tui.engine import units
 from foundry_tui.engine.events import MARKER_GLYPHS
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline, TimelineSource, memory_reports
 from foundry_tui.text import safe_line
-from foundry_tui.tui.messages import ModelsUpdated
+from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.timeline_chart import TimelineChart
-
-if TYPE_CHECKING:
-    from foundry_tui.tui.app import FoundryTuiApp
 
 ZOOMS: tuple[tuple[str, float | None], ...] = (("1 min", 60.0), ("5 min", 300.0), ("all", None))
 REFRESH_S = 0.25
@@ -45,32 +40,20 @@ EMPTY_MODELS = "per-model memory: nothing loaded yet (load a model: peak during 
 
 
 def mb_text(mb: float | None) -> str:
-    if mb is None or math.isnan(mb):
-        return "–"
-    return f"{mb / 1024:.2f} GB" if abs(mb) >= 1024 else f"{mb:.0f} MB"
+    return units.size(mb)
 
 
 def signed_mb(mb: float | None) -> str:
-    if mb is None or math.isnan(mb):
-        return "–"
-    return ("+" if mb >= 0 else "−") + mb_text(abs(mb))
+    return units.size(mb, signed=True)
 
 
 def axis_mb(mb: float) -> str:
-    return f"{mb / 1024:.1f}G" if mb >= 1024 else f"{mb:.0f}M"
-
-
-def pct_text(value: float | None) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.0f}%"
+    return units.size(mb, compact=True)
 
 
 def seconds_ago(t: float, end: float) -> str:
     delta = max(0.0, end - t)
     return f"−{delta:.1f} s" if delta < 100 else f"−{delta / 60:.1f} min"
-
-
-def _opt(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else value
 
 
 def process_rows(view: Timeline) -> list[tuple[str, ...]]:
@@ -92,7 +75,7 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
             "this process",
             mb_text(view.latest("process_rss")),
             mb_text(view.latest("process_uss")),
-            pct_text(view.latest("cpu_process")),
+            units.percent(view.latest("cpu_process")),
             mb_text(view.peak("process_rss")),
             gpu_cell("process"),
         )
@@ -106,7 +89,7 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
                 f"server {server}",
                 mb_text(view.latest("server_rss")),
                 mb_text(view.latest("server_uss")),
-                pct_text(view.latest("server_cpu")),
+                units.percent(view.latest("server_cpu")),
                 mb_text(view.peak("server_rss")),
                 gpu_cell("server"),
             )
@@ -175,7 +158,7 @@ def chart_span(view: Timeline, seconds: float | None) -> tuple[float, float]:
 # -- the pane ----------------------------------------------------------------------------------------------------
 
 
-class MonitorPane(Widget, can_focus=True):
+class MonitorPane(Pane, can_focus=True):
     DEFAULT_CSS = """
     MonitorPane { layout: vertical; height: 1fr; }
     MonitorPane #monitor-status { height: 1; color: $text-muted; }
@@ -193,7 +176,10 @@ class MonitorPane(Widget, can_focus=True):
         Binding("p", "pause", "Pause"),
     ]
 
-    def __init__(self, source: TimelineSource | None = None, *, title: str = "", classes: str | None = None) -> None:
+    TAB = "monitor"
+    STATUS = "#monitor-status"
+
+    def __init__(self, source: TimelineSource, *, title: str = "", classes: str | None = None) -> None:
         super().__init__(classes=classes)
         self._source = source
         self._title = title
@@ -205,9 +191,6 @@ class MonitorPane(Widget, can_focus=True):
 
     @property
     def source(self) -> TimelineSource:
-        if self._source is None:
-            app: FoundryTuiApp = self.app  # type: ignore[assignment]
-            return app.sampler
         return self._source
 
     @property
@@ -236,14 +219,8 @@ class MonitorPane(Widget, can_focus=True):
         self.refresh_view()
 
     def on_show(self) -> None:
-        """Keys work at once after switching to this tab (unless the user is on the tab bar)."""
-        focused = self.app.focused
-        if focused is None or not (isinstance(focused, Tabs) or focused is self or self in focused.ancestors):
-            self.call_after_refresh(self.focus)
+        super().on_show()
         self.refresh_view()
-
-    def on_models_updated(self, message: ModelsUpdated) -> None:
-        message.stop()  # nothing to redraw: the markers and samples carry what this pane shows
 
     # -- actions ---------------------------------------------------------------------------------------------
 
@@ -307,12 +284,12 @@ class MonitorPane(Widget, can_focus=True):
         ram_title = (
             f"RAM used {mb_text(view.latest('ram_used'))} of {mb_text(view.latest('ram_total'))}"
             f" · peak {mb_text(view.peak('ram_used'))} · available {mb_text(view.latest('ram_available'))}"
-            f" · swap {mb_text(swap)} of {mb_text(swap_total)} · CPU {pct_text(view.latest('cpu_system'))}"
+            f" · swap {mb_text(swap)} of {mb_text(swap_total)} · CPU {units.percent(view.latest('cpu_system'))}"
         )
         self.query_one("#chart-ram", TimelineChart).show(ram_title, t, ram, span, markers, axis_mb)
         rss_title = (
             f"RSS this process {mb_text(view.latest('process_rss'))} · peak {mb_text(view.peak('process_rss'))}"
-            f" · USS {mb_text(view.latest('process_uss'))} · CPU {pct_text(view.latest('cpu_process'))}"
+            f" · USS {mb_text(view.latest('process_uss'))} · CPU {units.percent(view.latest('cpu_process'))}"
         )
         self.query_one("#chart-rss", TimelineChart).show(rss_title, t, view.get("process_rss"), span, markers, axis_mb)
         server_chart = self.query_one("#chart-server", TimelineChart)
@@ -322,7 +299,7 @@ class MonitorPane(Widget, can_focus=True):
         if separate:
             server_title = (
                 f"RSS server {safe_line(view.server, 50)} {mb_text(view.latest('server_rss'))}"
-                f" · peak {mb_text(view.peak('server_rss'))} · CPU {pct_text(view.latest('server_cpu'))}"
+                f" · peak {mb_text(view.peak('server_rss'))} · CPU {units.percent(view.latest('server_cpu'))}"
             )
             server_chart.show(server_title, t, view.get("server_rss"), span, markers, axis_mb)
         for index in view.gpu_indices():

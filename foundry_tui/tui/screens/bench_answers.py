@@ -1,10 +1,12 @@
-"""Side by side: every model's answer to one prompt, with its numbers; 1–5 sets a manual quality score."""
+"""Side by side: every model's answer to one prompt, with its numbers; 1–5 sets a manual quality score.
+
+A view: a score posts `ScoreRequested`; the app rewrites results.json through the engine and sends the new
+results back (`BenchShown`), here and to the Benchmark pane.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,35 +14,35 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from foundry_tui.engine.report import fmt, set_annotation
-from foundry_tui.errors import FoundryTuiError
+from foundry_tui.engine import metrics, units
+from foundry_tui.engine.bench import BenchResults, RequestResult
+from foundry_tui.tui.messages import BenchShown, ScoreRequested
 from foundry_tui.tui.widgets.literal import literal
 
 
-def first_answers(results: dict[str, Any], prompt_index: int) -> list[dict[str, Any]]:
+def first_answers(results: BenchResults, prompt_index: int) -> list[RequestResult]:
     """Each model's first streamed request for the prompt (at temperature 0 the rounds give the same text)."""
-    chosen: dict[str, dict[str, Any]] = {}
-    for request in results.get("requests", []):
-        if request.get("prompt_index") != prompt_index or request.get("mode", "stream") != "stream":
+    chosen: dict[str, RequestResult] = {}
+    for request in results.requests:
+        if request.prompt_index != prompt_index or request.mode != "stream":
             continue
-        current = chosen.get(request["model"])
-        if current is None or (current.get("status") != "ok" and request.get("status") == "ok"):
-            chosen[request["model"]] = request
+        current = chosen.get(request.model)
+        if current is None or (not current.ok and request.ok):
+            chosen[request.model] = request
     return list(chosen.values())
 
 
-def card_title(request: dict[str, Any]) -> str:
-    quality = request.get("quality") or {}
-    rubric = quality.get("rubric")
+def card_title(request: RequestResult) -> str:
+    quality = request.quality
     parts = [
-        request["model"],
-        f"TTFT {fmt(request.get('ttft_ms'), '.0f', 'ms')}",
-        f"{fmt(request.get('decode_tps'), '.1f')} tok/s",
-        f"{request.get('completion_tokens') or 0} tokens",
-        f"finish {request.get('finish_reason') or request.get('status')}",
-        f"rubric {rubric * 100:.0f}%" if rubric is not None else "rubric -",
-        f"judge {quality['judge']}/5" if quality.get("judge") is not None else "",
-        f"manual {quality['manual']}/5" if quality.get("manual") is not None else "manual -",
+        request.model,
+        f"TTFT {metrics.TTFT.fmt(request.ttft_ms)}",
+        metrics.DECODE.fmt(request.decode_tps),
+        f"{request.completion_tokens or 0} tokens",
+        f"finish {request.finish_reason or request.status}",
+        f"rubric {units.percent(quality.rubric * 100)}" if quality.rubric is not None else f"rubric {units.MISSING}",
+        f"judge {quality.judge}/5" if quality.judge is not None else "",
+        f"manual {quality.manual}/5" if quality.manual is not None else f"manual {units.MISSING}",
     ]
     return " · ".join(p for p in parts if p)
 
@@ -52,13 +54,13 @@ class AnswerCard(Vertical, can_focus=True):
     AnswerCard .card-title { color: $text-muted; }
     """
 
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: RequestResult) -> None:
         super().__init__()
         self.request = request
 
     def compose(self) -> ComposeResult:
         yield Static(literal(card_title(self.request)), classes="card-title", markup=False)
-        text = self.request.get("text") if self.request.get("status") == "ok" else f"error: {self.request.get('error')}"
+        text = self.request.text if self.request.ok else f"error: {self.request.error}"
         yield Static(literal(text or "(empty answer)"), markup=False)
 
 
@@ -82,14 +84,12 @@ class AnswersScreen(ModalScreen[None]):
         Binding("0", "score(0)", "Clear score", show=False),
     ]
 
-    def __init__(
-        self, results: dict[str, Any], path: Path | None, *, on_change: Callable[[dict[str, Any]], None]
-    ) -> None:
+    def __init__(self, results: BenchResults, path: Path | None) -> None:
         super().__init__()
         self.results = results
         self.path = path
         self.prompt_index = 0
-        self._on_change = on_change
+        self._focus_model: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -107,13 +107,11 @@ class AnswersScreen(ModalScreen[None]):
 
     @property
     def prompt_count(self) -> int:
-        return len(self.results.get("prompts", [])) or 1 + max(
-            (r["prompt_index"] for r in self.results.get("requests", [])), default=0
-        )
+        return len(self.results.prompts) or 1 + max((r.prompt_index for r in self.results.requests), default=0)
 
     def _show(self, focus_model: str | None = None) -> None:
-        prompts = self.results.get("prompts", [])
-        prompt = prompts[self.prompt_index].get("prompt", "") if self.prompt_index < len(prompts) else ""
+        prompts = self.results.prompts
+        prompt = prompts[self.prompt_index].prompt if self.prompt_index < len(prompts) else ""
         self.query_one("#answers-prompt", Static).update(
             literal(f"prompt {self.prompt_index + 1}/{self.prompt_count}: {prompt}")
         )
@@ -121,7 +119,7 @@ class AnswersScreen(ModalScreen[None]):
         box.remove_children()
         cards = [AnswerCard(r) for r in first_answers(self.results, self.prompt_index)]
         box.mount_all(cards)
-        target = next((c for c in cards if c.request["model"] == focus_model), cards[0] if cards else None)
+        target = next((c for c in cards if c.request.model == focus_model), cards[0] if cards else None)
         if target is not None:
             self.call_after_refresh(target.focus)
 
@@ -138,14 +136,13 @@ class AnswersScreen(ModalScreen[None]):
                 "Scores are saved in results.json: run to the end or open a past run first.", severity="warning"
             )
             return
-        model = card.request["model"]
-        try:
-            self.results = set_annotation(self.path, model, self.prompt_index, score or None)
-        except FoundryTuiError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        self._on_change(self.results)
-        self._show(focus_model=model)
+        self._focus_model = card.request.model
+        self.post_message(ScoreRequested(self.path, card.request.model, self.prompt_index, score or None))
+
+    def on_bench_shown(self, message: BenchShown) -> None:
+        """The app saved the score: results.json was rewritten (the Benchmark pane got the same results)."""
+        self.results = message.results
+        self._show(focus_model=self._focus_model)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,28 +1,24 @@
 """Import a GGUF file or a Hugging Face model directory (or the bundled demo) with live stage progress.
 
-The conversion runs in the importer's subprocesses, driven from a thread worker; Esc cancels it and the importer
-removes its temporary files, so a cancelled import leaves nothing registered.
+A view: the dialog posts `ImportRequested`; the app runs the import through the session on a worker (the slow
+steps are the importer's subprocesses) and posts `ImportProgress` and `ImportFinished` back here. Esc posts
+`ImportCancelRequested`; the importer then removes its temporary files, so a cancelled import leaves nothing
+registered.
 """
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, cast
-
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, LoadingIndicator, Select, Static
 
-from foundry_tui.errors import FoundryTuiError
-from foundry_tui.importer import DEMO_DISPLAY_NAME, PRECISIONS, ImportResult, Stage, demo_gguf, import_model
+from foundry_tui.engine import units
+from foundry_tui.importer import DEMO_DISPLAY_NAME, PRECISIONS
+from foundry_tui.tui.messages import ImportCancelRequested, ImportFinished, ImportProgress, ImportRequested
 from foundry_tui.tui.widgets.literal import literal
-
-if TYPE_CHECKING:
-    from foundry_tui.tui.app import FoundryTuiApp
 
 
 class ImportScreen(ModalScreen[None]):
@@ -40,15 +36,11 @@ class ImportScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
 
-    def __init__(self, *, demo: bool = False) -> None:
+    def __init__(self, *, demo: bool = False, in_process: bool = True) -> None:
         super().__init__()
         self._start_demo = demo
-        self._cancel = threading.Event()
+        self._in_process = in_process  # importing registers with the in-process runtime: not over an endpoint
         self._importing = False
-
-    @property
-    def foundry_app(self) -> FoundryTuiApp:
-        return cast("FoundryTuiApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -93,69 +85,49 @@ class ImportScreen(ModalScreen[None]):
     def _begin(self, *, demo: bool) -> None:
         if self._importing:
             return
-        self.query_one("#import-error", Static).update("")
-        backend = self.foundry_app.backend
-        if backend is None or backend.info().kind != "foundry-local":
+        self._error("")
+        if not self._in_process:
             self._error("importing needs the in-process Foundry Local runtime (start without --endpoint)")
             return
-        try:
-            source = demo_gguf() if demo else Path(self.query_one("#import-source", Input).value.strip())
-        except FoundryTuiError as exc:
-            self._error(str(exc))
-            return
-        if not str(source) or str(source) == ".":
+        source = None if demo else self.query_one("#import-source", Input).value.strip()
+        if not demo and not source:
             self._error("give a .gguf file or a Hugging Face model directory")
             return
         precision = str(self.query_one("#import-precision", Select).value)
         model_id = self.query_one("#import-id", Input).value.strip() or None
-        name = f"{DEMO_DISPLAY_NAME} ({precision})" if demo else None
         self._importing = True
-        self._cancel.clear()
         self.query_one(LoadingIndicator).display = True
-        self._run(source, precision, model_id, name)
+        self._show_stage(f"starting the import ({'demo: ' + DEMO_DISPLAY_NAME if demo else source})…")
+        self.post_message(ImportRequested(source, demo, precision, model_id))
 
-    @work(thread=True, exit_on_error=False)
-    def _run(self, source: Path, precision: str, model_id: str | None, name: str | None) -> None:
-        app = self.foundry_app
-        assert app.backend is not None
-        try:
-            result = import_model(
-                source,
-                model_id=model_id,
-                precision=precision,
-                display_name=name,
-                settings=app.settings,
-                backend=app.backend,
-                progress=lambda stage: app.call_from_thread(self._stage, stage),
-                cancel=self._cancel,
-            )
-        except FoundryTuiError as exc:
-            app.call_from_thread(self._failed, str(exc))
-            return
-        app.call_from_thread(self._done, result)
-
-    def _stage(self, stage: Stage) -> None:
+    def on_import_progress(self, message: ImportProgress) -> None:
+        stage = message.stage
         detail = f" · {stage.detail}" if stage.detail else ""
-        self.query_one("#import-stage", Static).update(literal(f"[{stage.elapsed_s:6.1f} s] {stage.label}{detail}"))
+        self._show_stage(f"[{stage.elapsed_s:6.1f} s] {stage.label}{detail}")
 
-    def _failed(self, message: str) -> None:
+    def on_import_finished(self, message: ImportFinished) -> None:
         self._importing = False
         self.query_one(LoadingIndicator).display = False
-        self._error("cancelled: nothing was registered" if self._cancel.is_set() else message)
-
-    def _done(self, result: ImportResult) -> None:
-        self._importing = False
+        result = message.result
+        if result is None:
+            # The stage line would otherwise still show where the failed import was, as if it were running.
+            self._show_stage("")
+            self._error("cancelled: nothing was registered" if message.cancelled else message.error or "failed")
+            return
         what = "already imported" if result.skipped else f"imported in {result.elapsed_s:.0f} s"
-        self.app.notify(f"{result.model_id} {what} ({result.size_bytes / 1e6:.0f} MB)", markup=False, timeout=6)
-        self.foundry_app.request_refresh()
+        size = units.size(units.mb_of(result.size_bytes))
+        self.app.notify(f"{result.model_id} {what} ({size})", markup=False, timeout=6)
         self.dismiss(None)
+
+    def _show_stage(self, text: str) -> None:
+        self.query_one("#import-stage", Static).update(literal(text))
 
     def _error(self, message: str) -> None:
         self.query_one("#import-error", Static).update(literal(message))
 
     def action_cancel(self) -> None:
         if self._importing:
-            self._cancel.set()
-            self.query_one("#import-stage", Static).update("cancelling…")
+            self.post_message(ImportCancelRequested())
+            self._show_stage("cancelling…")
         else:
             self.dismiss(None)

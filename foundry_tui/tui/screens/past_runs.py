@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -12,19 +11,20 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from foundry_tui.engine.report import RESULTS_JSON
+from foundry_tui.engine.bench.report import RESULTS_JSON, load_results
+from foundry_tui.errors import FoundryTuiError
 from foundry_tui.tui.widgets.literal import literal
 
 
 def describe_run(path: Path) -> str:
     """'20261125-131500 · tiny, smollm2 · 24 requests' (or why the file cannot be read)."""
     try:
-        data = json.loads((path / RESULTS_JSON).read_text(encoding="utf-8"))
-        models = ", ".join(m.get("model", "?") for m in data.get("models", []))
-        partial = " · partial" if data.get("partial") else ""
-        return f"{path.name} · {models} · {len(data.get('requests', []))} requests{partial}"
-    except (OSError, ValueError, AttributeError) as exc:
-        return f"{path.name} · unreadable ({type(exc).__name__})"
+        results = load_results(path / RESULTS_JSON)
+    except FoundryTuiError:
+        return f"{path.name} · unreadable"
+    models = ", ".join(m.model for m in results.models)
+    partial = " · partial" if results.partial else ""
+    return f"{path.name} · {models} · {len(results.requests)} requests{partial}"
 
 
 class PastRunsScreen(ModalScreen[Path | None]):

@@ -1,6 +1,7 @@
 """The always-visible strip: RAM, this process, GPU memory, the stream's token rate and TTFT, last load/unload.
 
-It only renders: numbers come from the engine's sampler and from typed messages.
+It only renders: memory from the engine's sampler (read twice a second), the rest from the data messages the app
+posts to it (`StreamStats`, `ModelLoaded`, `ModelUnloaded`).
 """
 
 from __future__ import annotations
@@ -10,22 +11,16 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
-from foundry_tui.engine.lifecycle import LoadReport, UnloadReport
+from foundry_tui.engine import metrics, units
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
+from foundry_tui.tui.messages import ModelLoaded, ModelUnloaded, StreamStats
 
 RATE_POINTS = 180  # ~1 minute of stream updates at 3 Hz
 
 
 def gb(mb: float) -> str:
+    """A compact `used/total GB` half: one decimal, the unit written once after the pair."""
     return f"{mb / 1024:.1f}"
-
-
-def mb_text(mb: float) -> str:
-    return f"{mb / 1024:.2f} GB" if mb >= 1024 else f"{mb:.0f} MB"
-
-
-def signed_mb(mb: float) -> str:
-    return f"{'+' if mb >= 0 else '−'}{mb_text(abs(mb))}"
 
 
 class MemoryStrip(Widget):
@@ -57,20 +52,20 @@ class MemoryStrip(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal(id="memory-row"):
             yield Label("RAM", classes="name")
-            yield Label("-", id="ram", classes="value", markup=False)
+            yield Label(units.MISSING, id="ram", classes="value", markup=False)
             yield Sparkline([], id="ram-spark")
             yield Label("RSS", classes="name")
-            yield Label("-", id="rss", classes="value", markup=False)
+            yield Label(units.MISSING, id="rss", classes="value", markup=False)
             yield Sparkline([], id="rss-spark")
             yield Label("GPU", classes="name")
-            yield Label("-", id="gpu", classes="value", markup=False)
+            yield Label(units.MISSING, id="gpu", classes="value", markup=False)
             yield Sparkline([], id="gpu-spark")
         with Horizontal(id="stream-row"):
             yield Label("rate", classes="name")
-            yield Label("-", id="rate", classes="value", markup=False)
+            yield Label(units.MISSING, id="rate", classes="value", markup=False)
             yield Sparkline([], id="rate-spark")
             yield Label("TTFT", classes="name")
-            yield Label("-", id="ttft", classes="value", markup=False)
+            yield Label(units.MISSING, id="ttft", classes="value", markup=False)
             yield Label("", id="lifecycle", markup=False)
 
     def on_mount(self) -> None:
@@ -100,7 +95,7 @@ class MemoryStrip(Widget):
 
     def show_sample(self, sample: MemorySample) -> None:
         self._set("#ram", f"{gb(sample.ram_used_mb)}/{gb(sample.ram_total_mb)} GB")
-        self._set("#rss", mb_text(sample.process_rss_mb))
+        self._set("#rss", units.size(sample.process_rss_mb))
         if sample.gpus:
             gpu_text = " ".join(f"{g.index}:{gb(g.used_mb)}/{gb(g.total_mb)}G" for g in sample.gpus)
         else:
@@ -110,16 +105,20 @@ class MemoryStrip(Widget):
         if gpu.tooltip != self._sampler.gpu_reason:
             gpu.tooltip = self._sampler.gpu_reason
 
-    def show_stream(self, rate_tps: float, ttft_ms: float | None, streaming: bool) -> None:
-        if streaming or rate_tps:
-            self._rates = [*self._rates[-(RATE_POINTS - 1) :], rate_tps]
-        self._set("#rate", f"{rate_tps:.1f} tok/s" if self._rates else "-")
+    def on_stream_stats(self, message: StreamStats) -> None:
+        if message.streaming or message.rate_tps:
+            self._rates = [*self._rates[-(RATE_POINTS - 1) :], message.rate_tps]
+        self._set("#rate", metrics.LIVE_RATE.fmt(message.rate_tps) if self._rates else units.MISSING)
         self.query_one("#rate-spark", Sparkline).data = list(self._rates)
-        self._set("#ttft", "-" if ttft_ms is None else f"{ttft_ms:.0f} ms")
+        self._set("#ttft", metrics.TTFT.fmt(message.ttft_ms))
 
-    def show_load(self, report: LoadReport) -> None:
-        self._set("#lifecycle", f"loaded {report.model} in {report.load_s:.2f} s, RSS {signed_mb(report.rss_delta_mb)}")
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        report = message.report
+        delta = units.size(report.rss_delta_mb, signed=True)
+        self._set("#lifecycle", f"loaded {report.model} in {metrics.LOAD_TIME.fmt(report.load_s)}, RSS {delta}")
 
-    def show_unload(self, report: UnloadReport) -> None:
-        residue = "" if report.residue_mb is None else f", kept {signed_mb(report.residue_mb)} vs before load"
-        self._set("#lifecycle", f"unloaded {report.model}: RSS {mb_text(report.rss_after_mb)}{residue}")
+    def on_model_unloaded(self, message: ModelUnloaded) -> None:
+        report = message.report
+        kept = units.size(report.residue_mb, signed=True)
+        residue = "" if report.residue_mb is None else f", kept {kept} vs before load"
+        self._set("#lifecycle", f"unloaded {report.model}: RSS {units.size(report.rss_after_mb)}{residue}")

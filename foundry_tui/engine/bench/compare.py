@@ -9,11 +9,11 @@ Definitions: docs/metrics.md, "Comparing runs".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
+from foundry_tui.engine.bench.results import BenchResults, Comparison, ComparisonRow, Key
 from foundry_tui.engine.stats import MannWhitney, mann_whitney_u
 
 # metric → which direction is better: "lower", "higher", or None (neither: token counts)
@@ -31,19 +31,19 @@ METHOD = (
 )
 
 
-def _samples(results: Mapping[str, Any], model: str, concurrency: int, mode: str, metric: str) -> list[float]:
+def _samples(results: BenchResults, key: Key, metric: str) -> list[float]:
+    model, concurrency, mode = key
     out: list[float] = []
-    for r in results.get("requests", []):
-        if r.get("model") != model or r.get("concurrency") != concurrency or r.get("mode") != mode:
-            continue
-        if r.get("status") != "ok":
+    for r in results.requests:
+        if r.model != model or r.concurrency != concurrency or r.mode != mode or not r.ok:
             continue
         if metric == "itl_ms":
-            gaps = r.get("itl_ms") or []
-            if gaps:
-                out.append(float(np.median(gaps)))
-        elif r.get(metric) is not None:
-            out.append(float(r[metric]))
+            if r.itl_ms:
+                out.append(float(np.median(r.itl_ms)))
+        else:
+            value = r.value(metric)
+            if value is not None:
+                out.append(float(value))
     return out
 
 
@@ -70,30 +70,30 @@ def verdict(metric: str, a: Sequence[float], b: Sequence[float], alpha: float) -
     return f"{word} ({p_text(test.p)})", True, test
 
 
+def _keys(results: BenchResults) -> list[Key]:
+    seen: list[Key] = []
+    for s in results.summaries:
+        key = (s.model, s.concurrency, s.mode)
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
 def compare_results(
-    baseline: Mapping[str, Any],
-    new: Mapping[str, Any],
+    baseline: BenchResults,
+    new: BenchResults,
     *,
     alpha: float = 0.05,
     baseline_label: str = "A",
     new_label: str = "B",
-) -> dict[str, Any]:
+) -> Comparison:
     """Rows for every (model, concurrency, mode) present in both, and lists of what only one side has."""
-
-    def keys(results: Mapping[str, Any]) -> list[tuple[str, int, str]]:
-        seen: list[tuple[str, int, str]] = []
-        for s in results.get("summaries", []):
-            key = (s["model"], s["concurrency"], s["mode"])
-            if key not in seen:
-                seen.append(key)
-        return seen
-
-    a_keys, b_keys = keys(baseline), keys(new)
+    a_keys, b_keys = _keys(baseline), _keys(new)
     rows = []
-    for model, concurrency, mode in [k for k in b_keys if k in a_keys]:
+    for key in [k for k in b_keys if k in a_keys]:
         for metric in COMPARED:
-            a = _samples(baseline, model, concurrency, mode, metric)
-            b = _samples(new, model, concurrency, mode, metric)
+            a = _samples(baseline, key, metric)
+            b = _samples(new, key, metric)
             if not a and not b:
                 continue
             text, significant, test = verdict(metric, a, b, alpha)
@@ -101,28 +101,28 @@ def compare_results(
             b_med = float(np.median(b)) if b else None
             change = (b_med - a_med) / a_med * 100 if a_med and b_med is not None else None
             rows.append(
-                {
-                    "model": model,
-                    "concurrency": concurrency,
-                    "mode": mode,
-                    "metric": metric,
-                    "a_n": len(a),
-                    "b_n": len(b),
-                    "a_median": a_med,
-                    "b_median": b_med,
-                    "change_pct": change,
-                    "u": test.u if test else None,
-                    "p": test.p if test else None,
-                    "significant": significant,
-                    "verdict": text,
-                }
+                ComparisonRow(
+                    model=key[0],
+                    concurrency=key[1],
+                    mode=key[2],
+                    metric=metric,
+                    a_n=len(a),
+                    b_n=len(b),
+                    a_median=a_med,
+                    b_median=b_med,
+                    change_pct=change,
+                    u=test.u if test else None,
+                    p=test.p if test else None,
+                    significant=significant,
+                    verdict=text,
+                )
             )
-    return {
-        "baseline": baseline_label,
-        "new": new_label,
-        "alpha": alpha,
-        "method": METHOD,
-        "rows": rows,
-        "only_in_baseline": [list(k) for k in a_keys if k not in b_keys],
-        "only_in_new": [list(k) for k in b_keys if k not in a_keys],
-    }
+    return Comparison(
+        baseline=baseline_label,
+        new=new_label,
+        alpha=alpha,
+        method=METHOD,
+        rows=rows,
+        only_in_baseline=[k for k in a_keys if k not in b_keys],
+        only_in_new=[k for k in b_keys if k not in a_keys],
+    )

@@ -1,0 +1,221 @@
+"""What a benchmark runs: `BenchConfig`, and `build_config`, the one way a front end turns user input into one.
+
+`build_config` takes what a person typed or passed (numbers as text or as numbers, comma lists, file paths),
+reads the prompt set and the models file, and checks everything before any runtime starts: a problem is a
+one-line BadInputError (the CLI's exit 2, the pane's status line) that names the input by the caller's label
+(`--rounds` in the CLI, `rounds` in the pane). `BenchConfig.validate()` re-checks the invariants the runner
+relies on when a config is built in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from foundry_tui.engine.bench.results import RunSettings
+from foundry_tui.engine.prompts import ModelTags, PromptSpec, default_prompt_file, load_models_file, load_prompt_set
+from foundry_tui.errors import BadInputError
+
+MODES = ("stream", "non-stream")
+MAX_CONCURRENCY = 256
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models: tuple[str, ...]
+    prompts: tuple[PromptSpec, ...]
+    rounds: int = 3
+    warmup: int = 1
+    max_tokens: int = 512  # for prompts without their own max_tokens
+    max_tokens_override: bool = False  # True: max_tokens applies to every prompt (the --max-tokens flag)
+    temperature: float = 0.0
+    concurrency: tuple[int, ...] = (1,)
+    variants: bool = False
+    non_streamed: bool = False  # also time non-streamed requests (BENCH_STREAM=0), reported separately
+    judge: str | None = None
+    judge_max_tokens: int = 256
+    request_timeout_s: float | None = None  # whole request; None: only the backend's stall timeout applies
+    stall_timeout_s: float = 60.0
+    model_tags: Mapping[str, ModelTags] = field(default_factory=dict)
+    prompt_file: str | None = None
+    models_file: str | None = None
+    sample_interval_s: float = 0.25
+
+    def validate(self) -> None:
+        if not self.models:
+            raise BadInputError("no models to benchmark")
+        if not self.prompts:
+            raise BadInputError("no prompts to send")
+        if self.rounds < 1:
+            raise BadInputError(f"rounds must be at least 1, got {self.rounds}")
+        if self.warmup < 0:
+            raise BadInputError(f"warmup must be 0 or more, got {self.warmup}")
+        if self.max_tokens < 1:
+            raise BadInputError(f"max_tokens must be greater than 0, got {self.max_tokens}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise BadInputError(f"temperature must be between 0.0 and 2.0, got {self.temperature}")
+        if not self.concurrency or any(c < 1 for c in self.concurrency):
+            raise BadInputError("concurrency levels must be whole numbers greater than 0")
+        if self.request_timeout_s is not None and self.request_timeout_s <= 0:
+            raise BadInputError("the request timeout must be greater than 0")
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.non_streamed else MODES[:1]
+
+    def max_tokens_for(self, spec: PromptSpec) -> int:
+        if self.max_tokens_override or spec.max_tokens is None:
+            return self.max_tokens
+        return spec.max_tokens
+
+    def settings(self) -> RunSettings:
+        """The `settings` of results.json."""
+        return RunSettings(
+            models=list(self.models),
+            rounds=self.rounds,
+            warmup=self.warmup,
+            max_tokens=self.max_tokens,
+            max_tokens_override=self.max_tokens_override,
+            temperature=self.temperature,
+            concurrency=list(self.concurrency),
+            modes=list(self.modes),
+            variants=self.variants,
+            non_streamed=self.non_streamed,
+            judge=self.judge,
+            request_timeout_s=self.request_timeout_s,
+            stall_timeout_s=self.stall_timeout_s,
+            prompt_file=self.prompt_file,
+            models_file=self.models_file,
+            sample_interval_s=self.sample_interval_s,
+        )
+
+
+# -- from user input -----------------------------------------------------------------------------------------
+
+
+def parse_list(text: str, label: str) -> tuple[str, ...]:
+    """'a, b' → ('a', 'b'); an empty list or item is bad input."""
+    items = tuple(part.strip() for part in text.split(","))
+    if not text.strip() or any(not item for item in items):
+        raise BadInputError(f"{label} must be a comma-separated list without empty items, got {text!r}")
+    return items
+
+
+def parse_concurrency(levels: str | Sequence[int], label: str = "concurrency") -> tuple[int, ...]:
+    """'1,2,4,8' (or numbers) → (1, 2, 4, 8): whole numbers from 1 to 256, duplicates dropped, order kept."""
+    items: Sequence[str | int] = parse_list(levels, label) if isinstance(levels, str) else levels
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            level = item
+        else:
+            try:
+                level = int(str(item))
+            except ValueError:
+                raise BadInputError(f"{label} takes whole numbers like 1,2,4,8, got {item!r}") from None
+        if not 1 <= level <= MAX_CONCURRENCY:
+            raise BadInputError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}, got {level}")
+        if level not in out:
+            out.append(level)
+    return tuple(out)
+
+
+def _whole(value: int | str, label: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise BadInputError(f"{label} must be a whole number, got {value!r}") from None
+
+
+def _number(value: float | str, label: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise BadInputError(f"{label} must be a number, got {value!r}") from None
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def build_config(
+    *,
+    models: str | Sequence[str] | None,
+    prompt_file: str | Path | None = None,
+    rounds: int | str = 3,
+    warmup: int | str = 1,
+    max_tokens: int | str | None = None,
+    default_max_tokens: int = 512,
+    temperature: float | str = 0.0,
+    concurrency: str | Sequence[int] = (1,),
+    variants: bool = False,
+    non_streamed: bool = False,
+    judge: str | None = None,
+    request_timeout_s: float | str | None = None,
+    stall_timeout_s: float = 60.0,
+    models_file: str | Path | None = None,
+    require_models: bool = True,
+    labels: Mapping[str, str] | None = None,
+) -> BenchConfig:
+    """A validated BenchConfig from what a person gave; every problem is a one-line BadInputError.
+
+    `models`: a comma list or names (None: not given). `max_tokens`: given (not None / blank) → that budget for
+    every prompt; otherwise each prompt's own, else `default_max_tokens`. `prompt_file` None → the shipped set.
+    `require_models=False` allows no models yet (the CLI then benchmarks every cached one, and validates again).
+    `labels` names inputs in messages: {"rounds": "--rounds", …}; unnamed inputs are called by their parameter
+    name."""
+
+    def label(name: str) -> str:
+        return (labels or {}).get(name, name)
+
+    path = Path(prompt_file) if prompt_file is not None and not _blank(prompt_file) else default_prompt_file()
+    prompts = tuple(load_prompt_set(path))
+    tags = load_models_file(Path(models_file)) if models_file is not None and not _blank(models_file) else {}
+    if models is None:
+        names: tuple[str, ...] = ()
+    else:
+        names = parse_list(models, label("models")) if isinstance(models, str) else tuple(models)
+    rounds_n = _whole(rounds, label("rounds"))
+    if rounds_n < 1:
+        raise BadInputError(f"{label('rounds')} must be at least 1, got {rounds_n}")
+    warmup_n = _whole(warmup, label("warmup"))
+    if warmup_n < 0:
+        raise BadInputError(f"{label('warmup')} must be 0 or more, got {warmup_n}")
+    override = max_tokens is not None and not _blank(max_tokens)
+    budget = _whole(max_tokens, label("max_tokens")) if max_tokens is not None and override else default_max_tokens
+    if budget < 1:
+        raise BadInputError(f"{label('max_tokens')} must be greater than 0, got {budget}")
+    temp = _number(temperature, label("temperature"))
+    if not 0.0 <= temp <= 2.0:
+        raise BadInputError(f"{label('temperature')} must be between 0.0 and 2.0, got {temp:g}")
+    timeout: float | None = None
+    if request_timeout_s is not None and not _blank(request_timeout_s):
+        timeout = _number(request_timeout_s, label("request_timeout_s"))
+        if timeout <= 0:
+            raise BadInputError(f"{label('request_timeout_s')} must be greater than 0, got {timeout:g}")
+    config = BenchConfig(
+        models=names,
+        prompts=prompts,
+        rounds=rounds_n,
+        warmup=warmup_n,
+        max_tokens=budget,
+        max_tokens_override=override,
+        temperature=temp,
+        concurrency=parse_concurrency(concurrency, label("concurrency")),
+        variants=variants,
+        non_streamed=non_streamed,
+        judge=None if _blank(judge) else judge,
+        request_timeout_s=timeout,
+        stall_timeout_s=stall_timeout_s,
+        model_tags=tags,
+        prompt_file=str(path),
+        models_file=None if models_file is None or _blank(models_file) else str(models_file),
+    )
+    if names or require_models:
+        config.validate()
+    return config

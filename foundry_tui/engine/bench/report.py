@@ -1,0 +1,426 @@
+"""Benchmark results as files and tables: results.json (the API), results.csv (one row per request),
+benchmark_report.md, the CLI's tables, and manual annotations.
+
+Every file is written atomically (a temp file in the same directory, then os.replace), so a reader, a crash or a
+Ctrl-C never leaves half a file. Numbers in results.json and the CSV are raw; tables and the Markdown report
+write them through the metrics registry (engine.metrics), with their units. Text from models and servers is
+escaped before it reaches a CSV cell or Markdown. Shapes: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from foundry_tui.engine import metrics, units
+from foundry_tui.engine.bench.results import BenchResults, Comparison, RequestResult
+from foundry_tui.engine.bench.summaries import build_summaries
+from foundry_tui.engine.quality import QualitySummary
+from foundry_tui.errors import BadInputError
+from foundry_tui.text import escape_controls
+
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+REPORT_MD = "benchmark_report.md"
+MISSING = units.MISSING
+
+
+# -- atomic files --------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temp file beside `path`, fsync, then os.replace: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def results_json_text(results: BenchResults) -> str:
+    return json.dumps(results.to_json(), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_results(out_dir: Path, results: BenchResults) -> list[Path]:
+    """results.json, results.csv and benchmark_report.md in `out_dir`, each atomically."""
+    files = [
+        (out_dir / RESULTS_JSON, results_json_text(results)),
+        (out_dir / RESULTS_CSV, results_csv_text(results)),
+        (out_dir / REPORT_MD, markdown_report(results)),
+    ]
+    for path, text in files:
+        write_atomic(path, text)
+    return [path for path, _ in files]
+
+
+def load_results(path: Path) -> BenchResults:
+    """A results.json (or a directory holding one); a one-line BadInputError naming the file when it is not one."""
+    if path.is_dir():
+        path = path / RESULTS_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(f"results file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot read results file {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"results file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    return BenchResults.from_json(data, str(path))
+
+
+# -- CSV -----------------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "model",
+    "concurrency",
+    "mode",
+    "prompt_index",
+    "round",
+    "status",
+    "ttft_ms",
+    "e2e_ms",
+    "decode_tps",
+    "e2e_tps",
+    "itl_mean_ms",
+    "itl_max_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_estimated",
+    "finish_reason",
+    "gpu_energy_j",
+    "cpu_energy_j",
+    "rubric",
+    "judge",
+    "manual",
+    "error",
+)
+
+
+def _csv_row(r: RequestResult) -> list[object]:
+    itl = r.itl_ms
+    q = r.quality
+    return [r.model, r.concurrency, r.mode, r.prompt_index, r.round, r.status, r.ttft_ms, r.e2e_ms, r.decode_tps,
+            r.e2e_tps, sum(itl) / len(itl) if itl else None, max(itl) if itl else None, r.prompt_tokens,
+            r.completion_tokens, r.tokens_estimated, r.finish_reason, r.gpu_energy_j, r.cpu_energy_j, q.rubric,
+            q.judge, q.manual, r.error]  # fmt: skip
+
+
+def results_csv_text(results: BenchResults) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in results.requests:
+        writer.writerow(["" if value is None else _csv_cell(value) for value in _csv_row(r)])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    # Error text and model names come from servers: no control bytes, one line.
+    text = " ".join(escape_controls(str(value)).split())
+    # A spreadsheet would run a cell that starts like a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- manual annotations --------------------------------------------------------------------------------------
+
+
+def set_annotation(
+    path: Path,
+    model: str,
+    prompt_index: int,
+    score: int | None,
+    note: str | None = None,
+    *,
+    round_number: int | None = None,
+) -> BenchResults:
+    """Set (score 1–5) or clear (None) the manual quality score of an answer and rewrite results.json atomically.
+
+    Applies to every request of `model` × `prompt_index` (with temperature 0 the rounds give the same answer), or
+    only to `round_number` when given. Summaries, the CSV and the Markdown report are rebuilt. Returns the new
+    results."""
+    if score is not None and (isinstance(score, bool) or score not in (1, 2, 3, 4, 5)):
+        raise BadInputError(f"a manual score must be a whole number from 1 to 5, got {score!r}")
+    results = load_results(path)
+    json_path = path / RESULTS_JSON if path.is_dir() else path
+    hits = 0
+    for request in results.requests:
+        if request.model != model or request.prompt_index != prompt_index:
+            continue
+        if round_number is not None and request.round != round_number:
+            continue
+        request.quality.manual = score
+        request.quality.manual_note = note if score is not None else None
+        hits += 1
+    if hits == 0:
+        raise BadInputError(f"no request of {model!r} for prompt {prompt_index} in {json_path}")
+    results.summaries = build_summaries(results)
+    write_atomic(json_path, results_json_text(results))
+    with contextlib.suppress(OSError):
+        write_atomic(json_path.parent / REPORT_MD, markdown_report(results))
+        write_atomic(json_path.parent / RESULTS_CSV, results_csv_text(results))
+    return results
+
+
+# -- tables --------------------------------------------------------------------------------------------------
+
+
+def quality_text(quality: QualitySummary) -> str:
+    parts = []
+    if quality.rubric_mean is not None:
+        parts.append(units.percent(quality.rubric_mean * 100))
+    if quality.judge_mean is not None:
+        parts.append(f"judge {metrics.JUDGE.fmt(quality.judge_mean)}")
+    if quality.manual_mean is not None:
+        parts.append(f"manual {metrics.JUDGE.fmt(quality.manual_mean)}")
+    return " · ".join(parts) or MISSING
+
+
+def tokens_text(mean: float | None, estimated: bool) -> str:
+    """A mean token count with one decimal; `~` when the count is estimated (docs/metrics.md)."""
+    return MISSING if mean is None else ("~" if estimated else "") + units.number(mean, 1)
+
+
+SUMMARY_HEADERS = (
+    "MODEL",
+    "STATUS",
+    "LATENCY AVG",
+    "LATENCY P95",
+    "TTFT P50",
+    "TOK/S",
+    "TOKENS",
+    "RSS PEAK",
+    "LOAD",
+    "QUALITY",
+    "DISK",
+    "LICENSE",
+)
+
+
+def summary_rows(results: BenchResults) -> list[list[str]]:
+    """One row per model: its first concurrency level, streamed (latency = e2e; tok/s = mean decode rate)."""
+    first_level = (results.settings.concurrency or [1])[0]
+    return [
+        [
+            s.model,
+            s.status,
+            metrics.E2E.fmt(s.e2e_ms.mean),
+            metrics.E2E.fmt(s.e2e_ms.p95),
+            metrics.TTFT.fmt(s.ttft_ms.p50),
+            metrics.DECODE.fmt(s.decode_tps.mean),
+            tokens_text(s.completion_tokens.mean, s.tokens_estimated),
+            metrics.RSS_PEAK.fmt(s.rss_peak_mb),
+            metrics.LOAD_TIME.fmt(s.load_s),
+            quality_text(s.quality),
+            units.size(s.size_mb),
+            s.license or MISSING,
+        ]
+        for s in results.summaries
+        if s.concurrency == first_level and s.mode == "stream"
+    ]
+
+
+THROUGHPUT_HEADERS = ("MODEL", "MODE", "CONCURRENCY", "REQ/S", "OUTPUT TOK/S", "E2E P95", "OK", "FAILED")
+
+
+def throughput_rows(results: BenchResults) -> list[list[str]]:
+    return [
+        [
+            s.model,
+            s.mode,
+            str(s.concurrency),
+            metrics.REQUEST_THROUGHPUT.fmt(s.request_throughput_rps),
+            metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps),
+            metrics.E2E.fmt(s.e2e_ms.p95),
+            str(s.n_ok),
+            str(s.n_failed),
+        ]
+        for s in results.summaries
+    ]
+
+
+COMPARE_HEADERS = ("MODEL", "CONC", "MODE", "METRIC", "BASELINE P50", "NEW P50", "CHANGE", "VERDICT")
+
+
+def change_text(pct: float | None) -> str:
+    """A relative change: `+8.0%`, `−25.5%`."""
+    if pct is None:
+        return MISSING
+    return f"{'+' if pct >= 0 else units.MINUS}{abs(pct):.1f}%"
+
+
+def comparison_rows(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for row in comparison.rows:
+        metric = metrics.REGISTRY.get(row.metric)
+        a, b = (metric.fmt(row.a_median), metric.fmt(row.b_median)) if metric else (
+            units.number(row.a_median, 2), units.number(row.b_median, 2))  # fmt: skip
+        rows.append(
+            [
+                row.model,
+                str(row.concurrency),
+                row.mode,
+                row.metric,
+                a,
+                b,
+                change_text(row.change_pct),
+                row.verdict,
+            ]
+        )
+    return rows
+
+
+# -- Markdown ------------------------------------------------------------------------------------------------
+
+
+def _md_cell(value: object) -> str:
+    text = " ".join(escape_controls(str(value)).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _energy_text(value: float | None, state: object) -> str:
+    if not isinstance(state, dict) or state.get("state") != "measured":
+        return "not measurable here"
+    return metrics.ENERGY_PER_TOKEN.fmt(value)
+
+
+def _header_lines(results: BenchResults) -> list[str]:
+    env = results.environment
+    machine = env.get("machine") or {}
+    versions = env.get("versions") or {}
+    backend = env.get("backend") or {}
+    gpus = ", ".join(str(g.get("name")) for g in machine.get("gpus") or [])
+    settings = results.settings
+    ram = machine.get("ram_total_mb")
+    lines = ["# Benchmark report", ""]
+    if results.partial:
+        lines += ["**Partial results**: the run was stopped or is still going; only what was measured is here.", ""]
+    lines += [
+        f"- started {results.started_at or MISSING}, finished {results.finished_at or MISSING}",
+        f"- machine: {_md_cell(machine.get('cpu', MISSING))}, {machine.get('logical_cpus', MISSING)} logical CPUs, "
+        f"{units.size(ram) if isinstance(ram, int | float) else MISSING} RAM; {_md_cell(machine.get('os', MISSING))}",
+        f"- GPU: {_md_cell(gpus or machine.get('gpu_state') or MISSING)}",
+        f"- backend: {_md_cell(backend.get('label') or MISSING)}",
+        f"- versions: {_md_cell(', '.join(f'{k} {v}' for k, v in versions.items() if v))}",
+        f"- settings: {settings.rounds} rounds after {settings.warmup} warmup, "
+        f"max tokens {settings.max_tokens}{' (all prompts)' if settings.max_tokens_override else ''}, "
+        f"temperature {settings.temperature}, concurrency {settings.concurrency}, "
+        f"modes {settings.modes}, {len(results.prompts)} prompts"
+        f"{' from ' + _md_cell(settings.prompt_file) if settings.prompt_file else ''}",
+        "",
+        "Definitions: docs/metrics.md (latency = e2e; tok/s = mean decode rate, first token excluded).",
+    ]
+    return lines
+
+
+LEVEL_HEADERS = ("MODEL", "MODE", "CONC", "TTFT P50", "TTFT P95", "ITL P50", "ITL P99", "E2E P50", "E2E P95",
+                 "E2E P99", "DECODE MEAN", "REQ/S", "OUT TOK/S", "N")  # fmt: skip
+MEMORY_HEADERS = ("MODEL", "RSS BEFORE LOAD", "AFTER LOAD", "PEAK", "AFTER UNLOAD", "KEPT", "GPU PEAK", "GPU J/TOK",
+                  "CPU J/TOK")  # fmt: skip
+
+
+def _level_rows(results: BenchResults) -> list[list[object]]:
+    ttft, itl, e2e = metrics.TTFT, metrics.ITL, metrics.E2E
+    return [
+        [
+            s.model,
+            s.mode,
+            s.concurrency,
+            ttft.fmt(s.ttft_ms.p50),
+            ttft.fmt(s.ttft_ms.p95),
+            itl.fmt(s.itl_ms.p50),
+            itl.fmt(s.itl_ms.p99),
+            e2e.fmt(s.e2e_ms.p50),
+            e2e.fmt(s.e2e_ms.p95),
+            e2e.fmt(s.e2e_ms.p99),
+            metrics.DECODE.fmt(s.decode_tps.mean),
+            metrics.REQUEST_THROUGHPUT.fmt(s.request_throughput_rps),
+            metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps),
+            s.n_ok,
+        ]
+        for s in results.summaries
+    ]
+
+
+def _memory_rows(results: BenchResults) -> list[list[object]]:
+    energy_env = results.environment.get("energy") or {}
+    rows: list[list[object]] = []
+    for model in results.models:
+        m = model.memory
+        summary = next((s for s in results.summaries if s.model == model.model), None)
+        gpu_j = summary.energy.gpu_j_per_token if summary else None
+        cpu_j = summary.energy.cpu_j_per_token if summary else None
+        rows.append(
+            [model.model, units.size(m.rss_before_load_mb), units.size(m.rss_after_load_mb), units.size(m.rss_peak_mb),
+             units.size(m.rss_after_unload_mb), units.size(m.rss_kept_after_unload_mb, signed=True),
+             ", ".join(units.size(v) for v in m.gpu_used_peak_mb or []) or MISSING,
+             _energy_text(gpu_j, energy_env.get("gpu")), _energy_text(cpu_j, energy_env.get("cpu"))]
+        )  # fmt: skip
+    return rows
+
+
+def markdown_report(results: BenchResults) -> str:
+    lines = _header_lines(results)
+    lines += ["", "## Models", ""]
+    lines += _md_table(SUMMARY_HEADERS, summary_rows(results))
+    lines += ["", "## Latency and throughput per concurrency level", ""]
+    lines += _md_table(LEVEL_HEADERS, _level_rows(results))
+    lines += ["", "## Memory and energy", ""]
+    lines += _md_table(MEMORY_HEADERS, _memory_rows(results))
+    lines += ["", "Memory: RSS of this process (with an endpoint the server's memory is not in it)."]
+    failures = [m for m in results.models if m.status != "ok"]
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- `{_md_cell(m.model)}`: {m.status}: {_md_cell(m.error or MISSING)}" for m in failures]
+    judge = results.judge
+    if judge is not None:
+        lines += [
+            "",
+            "## Judge",
+            "",
+            f"- {_md_cell(judge.model)}: {judge.status}, {judge.scored} answers scored, "
+            f"{judge.unparsed} without a usable score" + (f": {_md_cell(judge.error)}" if judge.error else ""),
+        ]
+    comparison = results.comparison
+    if comparison is not None:
+        baseline = f"Baseline: {_md_cell(comparison.baseline or MISSING)}. {_md_cell(comparison.method)}"
+        lines += ["", "## Against the baseline", "", baseline, ""]
+        lines += _md_table(COMPARE_HEADERS, comparison_rows(comparison))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,397 @@
+"""Typed benchmark results: what results.json holds (schema "foundry-tui.bench/1").
+
+`BenchResults.to_json()` is the results.json object and `BenchResults.from_json(data, source)` reads one back:
+files written by any version of schema 1 load, and a bad file is a one-line BadInputError naming `source` and the
+place in it. Each JSON object is a dataclass whose fields carry the JSON names and types (engine.bench.jsonio
+reads and writes them field by field); keys this version does not know are kept in `extra` and written back.
+A missing figure is None (null), never 0. Shapes and definitions: docs/benchmarks.md, docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from foundry_tui.engine.bench.jsonio import FormatError, Readers, fields_json, read_record
+from foundry_tui.engine.prompts import Aspect, ModelTags, PromptSpec
+from foundry_tui.engine.quality import AnswerQuality, QualitySummary
+from foundry_tui.engine.stats import summarize
+from foundry_tui.errors import BadInputError
+from foundry_tui.text import safe_line
+
+SCHEMA = "foundry-tui.bench/1"
+# Summarized per request, in results.json order (ITL pools every gap of every request).
+METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "decode_tps", "completion_tokens", "prompt_tokens", "e2e_tps")
+Key = tuple[str, int, str]  # model, concurrency, mode
+
+
+@dataclass(kw_only=True)
+class Record:
+    """A JSON object of results.json: `to_json()` writes each field under its own name, then `extra`."""
+
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys a newer writer added
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+
+# -- one request ---------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class RequestResult(Record):
+    """One measured request (warmups are not recorded). Times in ms, rates in tok/s, energy in J."""
+
+    model: str
+    prompt_index: int  # 0-based
+    round: int  # 1-based
+    concurrency: int
+    mode: str  # stream | non-stream
+    t_start_s: float | None = None  # request sent, seconds after the run started
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    decode_tps: float | None = None
+    e2e_tps: float | None = None  # completion tokens / e2e
+    itl_ms: list[float] = field(default_factory=list)  # every gap
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_estimated: bool = False
+    finish_reason: str | None = None
+    status: str  # ok | error | cancelled
+    error: str | None = None
+    error_kind: str | None = None
+    text: str = ""
+    gpu_energy_j: float | None = None
+    cpu_energy_j: float | None = None
+    gpu_j_per_token: float | None = None
+    cpu_j_per_token: float | None = None
+    quality: AnswerQuality = field(default_factory=AnswerQuality)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def value(self, metric: str) -> float | None:
+        """A per-request figure by its results.json name (not `itl_ms`: that one is a list of gaps)."""
+        values: dict[str, float | None] = {
+            "ttft_ms": self.ttft_ms,
+            "e2e_ms": self.e2e_ms,
+            "decode_tps": self.decode_tps,
+            "e2e_tps": self.e2e_tps,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+        return values[metric]
+
+    def copy(self) -> RequestResult:
+        """Independent of this one (the judge fills in scores later), without deepcopy's cost."""
+        return replace(self, itl_ms=list(self.itl_ms), quality=self.quality.copy(), extra=dict(self.extra))
+
+
+# -- one model -----------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class LevelResult(Record):
+    """One concurrency level × mode of one model, as it ran (energy over its measured requests)."""
+
+    concurrency: int
+    mode: str
+    status: str = "running"  # running | ok | error | cancelled
+    error: str | None = None
+    gpu_energy_j: float | None = None
+    cpu_energy_j: float | None = None
+
+
+@dataclass(kw_only=True)
+class LoadInfo(Record):
+    load_s: float | None = None  # None: not loaded by the benchmark (already loaded, endpoint, failed)
+    note: str | None = None
+    unload_s: float | None = None
+
+
+@dataclass(kw_only=True)
+class MemoryInfo(Record):
+    """MB: immediate samples around load and unload; peaks over the model's memory timeline. None: not measured."""
+
+    rss_before_load_mb: float | None = None
+    rss_after_load_mb: float | None = None
+    ram_used_before_load_mb: float | None = None
+    ram_used_after_load_mb: float | None = None
+    rss_after_unload_mb: float | None = None
+    rss_kept_after_unload_mb: float | None = None
+    rss_peak_mb: float | None = None
+    ram_used_peak_mb: float | None = None
+    gpu_used_peak_mb: list[float] | None = None  # per GPU; None without NVML
+
+
+@dataclass(kw_only=True)
+class MemoryPoint(Record):
+    t: float  # seconds since the run started
+    rss_mb: float
+    ram_used_mb: float
+    gpu_used_mb: list[float] | None = None  # per GPU; the key is left out without GPUs
+
+    def to_json(self) -> dict[str, Any]:
+        out = fields_json(self)
+        if self.gpu_used_mb is None:
+            del out["gpu_used_mb"]
+        return out
+
+
+@dataclass(kw_only=True)
+class ModelResult(Record):
+    model: str  # exact id (the name as given when it did not resolve)
+    requested: str = ""
+    alias: str | None = None
+    status: str  # pending | running | ok | error | cancelled | skipped
+    error: str | None = None
+    error_kind: str | None = None
+    notes: list[str] = field(default_factory=list)
+    device: str | None = None
+    execution_provider: str | None = None
+    source: str | None = None
+    size_mb: float | None = None
+    license: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+    tags: ModelTags | None = None  # from the models file
+    load: LoadInfo = field(default_factory=LoadInfo)
+    memory: MemoryInfo = field(default_factory=MemoryInfo)
+    memory_timeline: list[MemoryPoint] = field(default_factory=list)
+    levels: list[LevelResult] = field(default_factory=list)
+
+    def level(self, concurrency: int, mode: str) -> LevelResult | None:
+        return next((x for x in self.levels if x.concurrency == concurrency and x.mode == mode), None)
+
+
+# -- summaries -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSummary:
+    """{mean, p50, p95, p99, min, max, stdev, n} over the ok requests (docs/metrics.md, "Summaries")."""
+
+    mean: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    min: float | None = None
+    max: float | None = None
+    stdev: float | None = None  # sample stdev (ddof 1); None below 2 values
+    n: int = 0
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> MetricSummary:
+        return cls(**summarize(values))
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergySummary:
+    gpu_j: float | None = None
+    cpu_j: float | None = None
+    gpu_j_per_token: float | None = None
+    cpu_j_per_token: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self)
+
+
+@dataclass(kw_only=True)
+class Summary(Record):
+    """One model × concurrency level × mode: metric summaries over its ok requests, throughput, memory, quality."""
+
+    model: str
+    alias: str | None = None
+    concurrency: int
+    mode: str
+    status: str  # ok | error | cancelled | skipped | pending
+    error: str | None = None
+    n_requests: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    ttft_ms: MetricSummary = field(default_factory=MetricSummary)
+    itl_ms: MetricSummary = field(default_factory=MetricSummary)  # every gap of every request
+    e2e_ms: MetricSummary = field(default_factory=MetricSummary)
+    decode_tps: MetricSummary = field(default_factory=MetricSummary)
+    completion_tokens: MetricSummary = field(default_factory=MetricSummary)
+    prompt_tokens: MetricSummary = field(default_factory=MetricSummary)
+    e2e_tps: MetricSummary = field(default_factory=MetricSummary)
+    tokens_estimated: bool = False
+    duration_s: float | None = None
+    request_throughput_rps: float | None = None
+    output_throughput_tps: float | None = None
+    load_s: float | None = None
+    rss_before_load_mb: float | None = None
+    rss_after_load_mb: float | None = None
+    rss_peak_mb: float | None = None
+    rss_after_unload_mb: float | None = None
+    rss_kept_after_unload_mb: float | None = None
+    ram_used_peak_mb: float | None = None
+    gpu_used_peak_mb: list[float] | None = None
+    energy: EnergySummary = field(default_factory=EnergySummary)
+    quality: QualitySummary = field(default_factory=QualitySummary)
+    size_mb: float | None = None
+    license: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+
+    def metric(self, name: str) -> MetricSummary:
+        """A metric summary by its results.json name (one of METRICS)."""
+        summaries: dict[str, MetricSummary] = {
+            "ttft_ms": self.ttft_ms,
+            "itl_ms": self.itl_ms,
+            "e2e_ms": self.e2e_ms,
+            "decode_tps": self.decode_tps,
+            "completion_tokens": self.completion_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "e2e_tps": self.e2e_tps,
+        }
+        return summaries[name]
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class RunSettings(Record):
+    """`settings`: the configuration the run used (BenchConfig.settings())."""
+
+    models: list[str] = field(default_factory=list)
+    rounds: int = 3
+    warmup: int = 1
+    max_tokens: int = 512
+    max_tokens_override: bool = False
+    temperature: float = 0.0
+    concurrency: list[int] = field(default_factory=lambda: [1])
+    modes: list[str] = field(default_factory=lambda: ["stream"])
+    variants: bool = False
+    non_streamed: bool = False
+    judge: str | None = None
+    request_timeout_s: float | None = None
+    stall_timeout_s: float | None = None
+    prompt_file: str | None = None
+    models_file: str | None = None
+    sample_interval_s: float | None = None
+
+
+@dataclass(kw_only=True)
+class JudgeState(Record):
+    """`judge`: how the judge run went (it never fails the benchmark)."""
+
+    model: str
+    status: str = "running"  # running | ok | error | cancelled
+    error: str | None = None
+    scored: int = 0  # distinct answers with a score
+    unparsed: int = 0  # distinct answers without a usable score
+
+
+@dataclass(kw_only=True)
+class ComparisonRow(Record):
+    model: str
+    concurrency: int
+    mode: str
+    metric: str
+    a_n: int = 0
+    b_n: int = 0
+    a_median: float | None = None
+    b_median: float | None = None
+    change_pct: float | None = None
+    u: float | None = None
+    p: float | None = None
+    significant: bool = False
+    verdict: str
+
+
+@dataclass(kw_only=True)
+class Comparison(Record):
+    """`comparison`: baseline A against new B, per model × level × mode and metric (engine.bench.compare)."""
+
+    baseline: str = ""
+    new: str = ""
+    alpha: float = 0.05
+    method: str = ""
+    rows: list[ComparisonRow] = field(default_factory=list)
+    only_in_baseline: list[Key] = field(default_factory=list)
+    only_in_new: list[Key] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class BenchResults(Record):
+    """Everything one run measured: the results.json object (`partial` while running or after a stop)."""
+
+    schema: str = SCHEMA
+    partial: bool = False
+    started_at: str | None = None  # ISO 8601, UTC
+    finished_at: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)  # free-form: engine.environment, energy states
+    settings: RunSettings = field(default_factory=RunSettings)
+    prompts: list[PromptSpec] = field(default_factory=list)
+    models: list[ModelResult] = field(default_factory=list)
+    requests: list[RequestResult] = field(default_factory=list)
+    judge: JudgeState | None = None
+    summaries: list[Summary] = field(default_factory=list)
+    comparison: Comparison | None = None  # only with a baseline: the key is left out otherwise
+
+    def model(self, name: str) -> ModelResult | None:
+        return next((m for m in self.models if m.model == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = fields_json(self)
+        if self.comparison is None:
+            del out["comparison"]
+        return out
+
+    @classmethod
+    def from_json(cls, data: object, source: str = "results") -> BenchResults:
+        """Typed results from a parsed results.json; BadInputError (one line, naming `source`) when it is not one."""
+        if not isinstance(data, dict) or not isinstance(data.get("requests"), list) or "summaries" not in data:
+            raise BadInputError(f"{source} is not a foundry-tui benchmark results file (no 'requests' / 'summaries')")
+        schema = data.get("schema")
+        if schema is not None and schema != SCHEMA:
+            newer = isinstance(schema, str) and schema.startswith(SCHEMA.rsplit("/", 1)[0] + "/")
+            what = "a newer results format than this foundry-tui reads" if newer else "not a benchmark results schema"
+            raise BadInputError(f"{source}: schema {safe_line(repr(schema), 60)} is {what} ({SCHEMA})")
+        try:
+            return read_record(cls, data, "", _READERS)  # no schema key (early files): the same shape
+        except FormatError as exc:
+            raise BadInputError(f"{source} is not a valid benchmark results file: {safe_line(str(exc), 200)}") from None
+
+
+def _prompt(data: dict[str, Any], where: str) -> PromptSpec:
+    spec = read_record(_PromptJson, data, where, _READERS)
+    return PromptSpec(spec.prompt, tuple(Aspect(a.name, tuple(a.any)) for a in spec.expect), spec.max_tokens,
+                      spec.system, spec.name)  # fmt: skip
+
+
+def _tags(data: dict[str, Any], where: str) -> ModelTags:
+    tags = read_record(_TagsJson, data, where)
+    return ModelTags(tuple(tags.capabilities), tags.size_mb, tags.license, tags.notes)
+
+
+@dataclass(kw_only=True)
+class _AspectJson:
+    name: str
+    any: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class _PromptJson:  # PromptSpec.to_dict's shape
+    prompt: str
+    name: str | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    expect: list[_AspectJson] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class _TagsJson:  # ModelTags.to_dict's shape
+    capabilities: list[str] = field(default_factory=list)
+    size_mb: float | None = None
+    license: str | None = None
+    notes: str | None = None
+
+
+_READERS: Readers = {PromptSpec: _prompt, ModelTags: _tags}

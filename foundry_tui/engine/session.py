@@ -1,0 +1,324 @@
+"""The one service both front ends use: `foundry-tui <command>` and the TUI call these methods, nothing below them.
+
+A `Session` holds the backend (opened on first use, or early by `start()`: it can take seconds), the memory
+sampler, the model lifecycle (loads and unloads bracketed by monitor markers and fast sampling) and the download
+queue. It keeps the last catalog it fetched, so a models snapshot is always whole. Every method may block (SDK
+calls, HTTP): a TUI calls them from worker threads. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from foundry_tui.backends import open_backend
+from foundry_tui.backends.base import Backend, BackendInfo, CatalogListing, ChatMessage, ChatOptions, ModelEntry
+from foundry_tui.config import Settings
+from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, EventCallback
+from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, TokenCallback, run_chat
+from foundry_tui.engine.downloads import DownloadJob, DownloadQueue
+from foundry_tui.engine.fit import FitCheck, check_fit
+from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle, UnloadReport
+from foundry_tui.engine.models import ModelsSnapshot
+from foundry_tui.engine.monitor import MemorySampler, is_local_endpoint
+from foundry_tui.engine.registration import suggest_model_id
+from foundry_tui.errors import BadInputError, FoundryTuiError, NotSupportedError
+from foundry_tui.importer import DEMO_DISPLAY_NAME, ImportResult, Stage, demo_gguf, import_model
+
+DownloadsCallback = Callable[[list[DownloadJob]], None]
+
+
+def watched_sampler(settings: Settings, *, keep_s: float | None = None) -> MemorySampler:
+    """A sampler that watches the process holding the model: the endpoint's server when it runs on this
+    machine, else this process (the in-process runtime)."""
+    sampler = MemorySampler(keep_s=keep_s)
+    sampler.watch_server(endpoint=settings.endpoint)
+    return sampler
+
+
+class Session:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        backend_factory: Callable[[Settings], Backend] = open_backend,
+        sampler: MemorySampler | None = None,
+        on_downloads: DownloadsCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sampler = sampler if sampler is not None else watched_sampler(settings)
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._factory = backend_factory
+        self._on_downloads = on_downloads
+        self._lifecycle: ModelLifecycle | None = None
+        self._downloads: DownloadQueue | None = None
+        self._info: BackendInfo | None = None
+        self._catalog: CatalogListing | None = None
+        self._lock = threading.Lock()
+
+    # -- the backend -------------------------------------------------------------------------------------------
+
+    def start(self) -> BackendInfo:
+        """Open the backend (the in-process runtime takes about a second); every method below calls it first, so
+        a caller only needs it to open the backend early. Raises FoundryTuiError (again on the next call)."""
+        with self._lock:
+            if self._info is not None:
+                return self._info
+            backend = self._backend or self._factory(self.settings)
+            self._backend = backend
+            self._lifecycle = ModelLifecycle(backend, self.sampler)
+            self._downloads = DownloadQueue(backend, self._downloads_changed, on_event=self.sampler.mark)
+            self._info = backend.info()
+            return self._info
+
+    @property
+    def ready(self) -> bool:
+        return self._info is not None
+
+    @property
+    def backend(self) -> Backend:
+        self.start()
+        assert self._backend is not None
+        return self._backend
+
+    @property
+    def lifecycle(self) -> ModelLifecycle:
+        self.start()
+        assert self._lifecycle is not None
+        return self._lifecycle
+
+    def info(self) -> BackendInfo:
+        return self.start()
+
+    def close(self) -> None:
+        """Stop the sampler and the download queue; close the backend when this session opened it."""
+        self.sampler.stop()
+        if self._downloads is not None:
+            self._downloads.close()
+        if self._owns_backend and self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # -- models ------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> ModelsSnapshot:
+        """Local, cached and loaded models now (fast: no catalog fetch), with the last catalog fetched."""
+        backend = self.backend
+        local = tuple(backend.list_local())
+        cached = _optional(backend.list_cached)
+        loaded = _optional(backend.list_loaded)
+        return ModelsSnapshot(self._catalog, local, cached, loaded, self.info())
+
+    def fetch_catalog(self, *, refresh: bool = False) -> CatalogListing:
+        """The catalog (seconds; about 4 s offline, which is `unreachable`, never "no models")."""
+        try:
+            listing = self.backend.list_catalog(refresh=refresh)
+        except FoundryTuiError as exc:
+            listing = CatalogListing((), "unreachable", str(exc))
+        self._catalog = listing
+        return listing
+
+    def models(self, *, refresh: bool = False) -> ModelsSnapshot:
+        """Everything at once, the catalog included (what `foundry-tui models` prints)."""
+        self.fetch_catalog(refresh=refresh)
+        return self.snapshot()
+
+    def resolve(self, model: str) -> ModelEntry:
+        """Alias or exact id → entry; ModelNotFoundError (exit 2) names close matches."""
+        return self.backend.resolve(model)
+
+    def fit(self, model: str | ModelEntry) -> FitCheck:
+        """Will it fit in RAM / VRAM now? A warning with the numbers, never a refusal (engine.fit)."""
+        entry = model if isinstance(model, ModelEntry) else self.resolve(model)
+        endpoint = self.settings.endpoint
+        if endpoint and not is_local_endpoint(endpoint):
+            return check_fit(entry, None, endpoint=endpoint)
+        sample = self.sampler.latest()
+        if sample is None:  # nobody runs the sampler's thread (the CLI): read the machine once, GPUs included
+            self.sampler.open_gpus()
+            sample = self.sampler.sample_now()
+        return check_fit(entry, sample, endpoint=endpoint, gpu_reason=self.sampler.gpu_reason)
+
+    def load(self, model: str) -> tuple[ModelEntry, LoadReport]:
+        """Load through the lifecycle: markers around the call, 20 Hz sampling while it runs."""
+        return self.lifecycle.load(model)
+
+    def unload(self, model: str) -> UnloadReport:
+        entry = self.resolve(model)
+        return self.lifecycle.unload(entry.id)
+
+    # -- chat --------------------------------------------------------------------------------------------------
+
+    def chat(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        options: ChatOptions,
+        *,
+        on_event: Callable[[ChatEvent], None] | None = None,
+        on_token: TokenCallback | None = None,
+        cancel: Cancel | None = None,
+    ) -> ChatResult:
+        """Resolve → fit → load if needed → stream (markers on the monitor's clock) → the timed record."""
+        return run_chat(
+            self.backend,
+            self.lifecycle,
+            model,
+            messages,
+            options,
+            fit=self.fit,
+            on_event=on_event,
+            on_token=on_token,
+            cancel=cancel,
+        )
+
+    def chat_options(self, *, max_tokens: int | None = None, temperature: float | None = None) -> ChatOptions:
+        """Options from the settings, with what the user changed for this request."""
+        return ChatOptions(
+            max_tokens=self.settings.max_tokens if max_tokens is None else max_tokens,
+            temperature=self.settings.temperature if temperature is None else temperature,
+            stall_timeout_s=self.settings.stall_timeout_s,
+        )
+
+    # -- local models and the cache ----------------------------------------------------------------------------
+
+    def register(
+        self,
+        path: str,
+        model_id: str | None = None,
+        *,
+        display_name: str | None = None,
+        task: str = "chat-completion",
+    ) -> ModelEntry:
+        """Register an ONNX Runtime GenAI directory; without an id, one is suggested from the directory name."""
+        chosen = model_id or suggest_model_id(path)
+        if not chosen:
+            raise BadInputError(f"cannot derive a model id from {path!r}: give one like my-model-generic-cpu:1")
+        return self.backend.register_model(path, chosen, task=task, display_name=display_name)
+
+    def unregister(self, model_id: str) -> None:
+        self.backend.unregister_model(model_id)
+
+    def remove(self, model: str) -> ModelEntry:
+        """Free the disk: a registered local model is unregistered (its files stay), a cached one is deleted."""
+        entry = self.resolve(model)
+        if entry.source == "local":
+            self.backend.unregister_model(entry.id)
+        else:
+            self.backend.remove_from_cache(entry.id)
+        return entry
+
+    # -- downloads ---------------------------------------------------------------------------------------------
+
+    @property
+    def downloads(self) -> DownloadQueue:
+        self.start()
+        assert self._downloads is not None
+        return self._downloads
+
+    def download(self, model: str) -> FitCheck:
+        """Queue a download (one at a time); returns the fit check made before it."""
+        check = self.fit(model)
+        self.downloads.enqueue(model)
+        return check
+
+    def _downloads_changed(self, jobs: list[DownloadJob]) -> None:
+        if self._on_downloads is not None:
+            self._on_downloads(jobs)
+
+    # -- benchmarks --------------------------------------------------------------------------------------------
+
+    @property
+    def results_root(self) -> Path:
+        """Where the TUI's benchmark runs go: `<data_dir>/bench/<time>/`."""
+        return self.settings.data_dir / "bench"
+
+    def bench(
+        self,
+        config: BenchConfig,
+        *,
+        on_event: EventCallback | None = None,
+        out_dir: Path | None = None,
+        baseline: BenchResults | None = None,
+        baseline_label: str = "baseline",
+    ) -> BenchRunner:
+        """A benchmark runner (not started) on this session's backend, with its lifecycle and sampler, so a
+        benchmark's loads get the same markers and bookkeeping as any other load. Unknown model names are bad
+        input (exit 2), found here before anything is measured."""
+        for name in config.models:
+            self.resolve(name)
+        return BenchRunner(
+            self.backend,
+            config,
+            on_event=on_event,
+            lifecycle=self.lifecycle,
+            out_dir=out_dir,
+            baseline=baseline,
+            baseline_label=baseline_label,
+        )
+
+    def bench_models(self) -> tuple[str, ...]:
+        """What to benchmark when nobody said: every cached chat model (in-process), every served one (endpoint)."""
+        snapshot = self.snapshot()
+        if snapshot.cached is None:  # an endpoint without management routes: what it serves
+            entries = [m for m in self.models().all_models() if m.cached]
+        else:
+            entries = list(snapshot.cached)
+        ids = tuple(dict.fromkeys(e.id for e in entries if (e.task or "chat-completion") == "chat-completion"))
+        if not ids:
+            raise BadInputError("no models to benchmark: pass --models a,b (or set BENCH_MODELS)")
+        return ids
+
+    # -- import ------------------------------------------------------------------------------------------------
+
+    def import_model(
+        self,
+        source: str | Path | None,
+        *,
+        demo: bool = False,
+        precision: str = "int8",
+        model_id: str | None = None,
+        display_name: str | None = None,
+        force: bool = False,
+        progress: Callable[[Stage], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ImportResult:
+        """Convert a GGUF file or a Hugging Face dir (or the bundled demo) and register it with the in-process
+        runtime. Raises BadInputError for an endpoint session or a missing source."""
+        if self.settings.endpoint:
+            raise BadInputError(
+                "import registers models with the in-process Foundry Local runtime; it cannot use an endpoint "
+                f"(--endpoint / FOUNDRY_LOCAL_ENDPOINT is set to {self.settings.endpoint})"
+            )
+        if demo:
+            if source:
+                raise BadInputError("give SOURCE or --demo, not both")
+            source = demo_gguf()
+            display_name = display_name or f"{DEMO_DISPLAY_NAME} ({precision})"
+        elif not source or not str(source).strip():
+            raise BadInputError("give SOURCE (a .gguf file or a Hugging Face model directory), or --demo")
+        return import_model(
+            Path(str(source).strip()),
+            model_id=model_id,
+            precision=precision,
+            display_name=display_name,
+            force=force,
+            settings=self.settings,
+            backend=self.backend,
+            progress=progress or (lambda stage: None),
+            cancel=cancel,
+        )
+
+
+def _optional(fn: Callable[[], list[ModelEntry]]) -> tuple[ModelEntry, ...] | None:
+    """A listing the backend may not support (a plain endpoint has no cache): None instead of an error."""
+    try:
+        return tuple(fn())
+    except NotSupportedError:
+        return None
+
+
+__all__ = ["Session", "watched_sampler"]
