@@ -1,7 +1,7 @@
 """The App: layout, keys, navigation, help and the command palette. It owns the engine session and every worker.
 
-The panes only render and post intents; `tui.routes.SessionRoutes` (mixed in here) answers each intent through the
-session on a worker thread and posts the result to the pane that shows it. The UI thread only renders.
+The panes only render and post intents; `tui.routes` and `tui.bench_routes` (mixed in here) answer each intent
+through the session on a worker thread and post the result to the pane that shows it. The UI thread only renders.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.prompts import shipped_prompt_sets
 from foundry_tui.engine.session import Session, watched_sampler
+from foundry_tui.tui.bench_routes import BenchRoutes, BenchRun
 from foundry_tui.tui.messages import (
     DownloadRequested,
     LoadRequested,
@@ -38,14 +39,14 @@ from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.catalog import CatalogPane
 from foundry_tui.tui.panes.chat import ChatDefaults, ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
-from foundry_tui.tui.routes import BenchRun, ChatRun, SessionRoutes
+from foundry_tui.tui.routes import ChatRun
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 TABS = ("catalog", "cache", "chat", "monitor", "bench")
 KEEP_S = 3600.0  # the Monitor pane's "all": the last hour at 4 Hz
 
 
-class FoundryTuiApp(SessionRoutes, App[None]):
+class FoundryTuiApp(BenchRoutes, App[None]):
     TITLE = "foundry-tui"
     CSS_PATH = str(paths.styles_dir() / "app.tcss")
     BINDINGS = [

@@ -7,11 +7,9 @@ they post messages (thread-safe) — to the app for its own state, to a pane or 
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -19,17 +17,6 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 
-from foundry_tui.engine.bench import (
-    BenchEvent,
-    BenchFinished,
-    BenchResults,
-    BenchRunner,
-    RequestFinished,
-    build_config,
-    load_results,
-    set_annotation,
-)
-from foundry_tui.engine.bench import ModelLoaded as BenchModelLoaded
 from foundry_tui.engine.chat import Cancel, ChatEvent, Loaded, LoadStarting, Sending, StreamBuffer
 from foundry_tui.engine.downloads import DownloadJob
 from foundry_tui.engine.fit import FitCheck
@@ -39,7 +26,6 @@ from foundry_tui.importer import Stage
 from foundry_tui.text import safe_line
 from foundry_tui.tui import messages as msg
 from foundry_tui.tui.panes.base import Pane
-from foundry_tui.tui.panes.bench import BenchPane
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
@@ -47,7 +33,6 @@ from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 if TYPE_CHECKING:
     from foundry_tui.tui.app import FoundryTuiApp
 
-BENCH_REFRESH_S = 0.5  # the Benchmark table follows a run twice a second
 FLUSH_HZ = 10  # streamed text reaches the screen in 100 ms batches: smooth to read, and the UI thread stays free
 STATS_EVERY = 3  # flushes between strip updates (~3 Hz)
 
@@ -71,17 +56,6 @@ class BackendStarted(Message):
 
 
 @dataclass
-class BenchBegan(Message):
-    runner: BenchRunner
-    out_dir: Path
-
-
-@dataclass
-class BenchEnded(Message):
-    results: BenchResults
-
-
-@dataclass
 class ChatEnded(Message):
     message: msg.ChatFinished | msg.ChatFailed
 
@@ -92,15 +66,6 @@ class Deliver(Message):
 
     widget_type: type[Widget]
     message: Message
-
-
-@dataclass
-class BenchRun:
-    """The benchmark running now: its runner, where it writes, the timer that shows its progress."""
-
-    runner: BenchRunner
-    out_dir: Path
-    timer: Timer
 
 
 @dataclass
@@ -387,100 +352,6 @@ class SessionRoutes:
         if isinstance(message.message, msg.ChatFinished):
             record = message.message.result.record
             self.deliver(MemoryStrip, msg.StreamStats(record.decode_tps or 0.0, record.ttft_ms, streaming=False))
-
-    # -- benchmarks --------------------------------------------------------------------------------------------
-
-    def on_bench_start_requested(self, message: msg.BenchStartRequested) -> None:
-        if self._app().bench is None:
-            self.start_bench(message)
-
-    @work(thread=True, group="bench", exit_on_error=False)
-    def start_bench(self, form: msg.BenchStartRequested) -> None:
-        app = self._app()
-        settings = app.session.settings
-        out_dir = app.session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        try:
-            config = build_config(
-                models=form.models,
-                prompt_file=form.prompt_file,
-                rounds=form.rounds,
-                warmup=form.warmup,
-                max_tokens=form.max_tokens,
-                default_max_tokens=settings.max_tokens,
-                temperature=settings.temperature,
-                stall_timeout_s=settings.stall_timeout_s,
-            )
-            runner = app.session.bench(config, on_event=self._bench_event, out_dir=out_dir)
-        except FoundryTuiError as exc:
-            app.post_message(Deliver(BenchPane, msg.BenchStatus(str(exc))))
-            return
-        app.post_message(BenchBegan(runner, out_dir))
-
-    def on_bench_began(self, message: BenchBegan) -> None:
-        app = self._app()
-        if app.bench is not None:
-            return
-        app.bench = BenchRun(message.runner, message.out_dir, app.set_interval(BENCH_REFRESH_S, self._bench_progress))
-        message.runner.start()
-        self._bench_progress()
-
-    def _bench_progress(self) -> None:
-        run = self._app().bench
-        if run is not None and not run.runner.finished:
-            self.deliver(BenchPane, msg.BenchProgress(run.runner.snapshot()))
-
-    def _bench_event(self, event: BenchEvent) -> None:
-        """The runner's callback, on its threads: what the strip shows, and the end."""
-        app = self._app()
-        if isinstance(event, BenchModelLoaded) and event.report is not None:
-            app.post_message(Deliver(MemoryStrip, msg.ModelLoaded(event.report)))
-        elif isinstance(event, RequestFinished) and not event.warmup:
-            rate = event.request.decode_tps or 0.0
-            app.post_message(Deliver(MemoryStrip, msg.StreamStats(rate, event.request.ttft_ms, streaming=True)))
-        elif isinstance(event, BenchFinished):
-            app.post_message(BenchEnded(event.results))
-
-    def on_bench_ended(self, message: BenchEnded) -> None:
-        app = self._app()
-        run = app.bench
-        if run is None:
-            return
-        run.timer.stop()
-        app.bench = None
-        self.deliver(BenchPane, msg.BenchDone(message.results, run.out_dir, run.runner.write_error))
-        self.refresh_models(False)
-
-    def on_bench_stop_requested(self, message: msg.BenchStopRequested) -> None:
-        run = self._app().bench
-        if run is not None:
-            run.runner.stop()
-
-    def on_open_run_requested(self, message: msg.OpenRunRequested) -> None:
-        self.open_run(message.path)
-
-    @work(thread=True, group="bench-files", exit_on_error=False)
-    def open_run(self, path: Path) -> None:
-        app = self._app()
-        try:
-            results = load_results(path)
-        except FoundryTuiError as exc:
-            app.post_message(Deliver(BenchPane, msg.BenchStatus(str(exc))))
-            return
-        app.post_message(Deliver(BenchPane, msg.BenchShown(results, path)))
-
-    def on_score_requested(self, message: msg.ScoreRequested) -> None:
-        self.save_score(message, self._app().screen)  # the answers dialog on top gets the new results too
-
-    @work(thread=True, group="bench-files", exit_on_error=False)
-    def save_score(self, request: msg.ScoreRequested, dialog: Widget) -> None:
-        app = self._app()
-        try:
-            results = set_annotation(request.path, request.model, request.prompt_index, request.score)
-        except FoundryTuiError as exc:
-            app.notify(safe_line(str(exc)), severity="error", markup=False)
-            return
-        dialog.post_message(msg.BenchShown(results, request.path))
-        app.post_message(Deliver(BenchPane, msg.BenchShown(results, request.path)))
 
     # -- import ----------------------------------------------------------------------------------------------
 

@@ -215,7 +215,7 @@ def test_live_load_and_unload_show_up(runtime: FoundryBackend, tmp_path: Path) -
         app.post_message(UnloadRequested(TINY_ID))
         await wait_for(pilot, lambda: model_state(app) == "unloaded")
         row = table_rows(app, "#monitor-models-text")[0]
-        assert row[0] == TINY_ID and row[3].endswith("MB") and row[7][0] in "+−"
+        assert row[0] == TINY_ID and row[3].endswith(("MB", "GB")) and row[7][0] in "+−"
         procs = table_rows(app, "#monitor-procs")
         assert procs[0][0] == "this process" and procs[0][1].endswith(("MB", "GB"))
 

@@ -1,0 +1,153 @@
+"""How the app runs the Benchmark pane's intents: the run itself (the engine's runner through the session, which
+writes the files), its progress twice a second, opening a saved run and saving a manual score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.message import Message
+from textual.timer import Timer
+from textual.widget import Widget
+
+from foundry_tui.engine.bench import (
+    BenchEvent,
+    BenchFinished,
+    BenchResults,
+    BenchRunner,
+    RequestFinished,
+    build_config,
+    load_results,
+    set_annotation,
+)
+from foundry_tui.engine.bench import ModelLoaded as BenchModelLoaded
+from foundry_tui.errors import FoundryTuiError
+from foundry_tui.text import safe_line
+from foundry_tui.tui import messages as msg
+from foundry_tui.tui.panes.bench import BenchPane
+from foundry_tui.tui.routes import Deliver, SessionRoutes
+from foundry_tui.tui.widgets.memory_strip import MemoryStrip
+
+BENCH_REFRESH_S = 0.5  # the Benchmark table follows a run twice a second
+
+
+@dataclass
+class BenchBegan(Message):
+    runner: BenchRunner
+    out_dir: Path
+
+
+@dataclass
+class BenchEnded(Message):
+    results: BenchResults
+
+
+@dataclass
+class BenchRun:
+    """The benchmark running now: its runner, where it writes, the timer that shows its progress."""
+
+    runner: BenchRunner
+    out_dir: Path
+    timer: Timer
+
+
+class BenchRoutes(SessionRoutes):
+    """Mixed into FoundryTuiApp with SessionRoutes: the Benchmark pane's intents."""
+
+    def on_bench_start_requested(self, message: msg.BenchStartRequested) -> None:
+        if self._app().bench is None:
+            self.start_bench(message)
+
+    @work(thread=True, group="bench", exit_on_error=False)
+    def start_bench(self, form: msg.BenchStartRequested) -> None:
+        app = self._app()
+        settings = app.session.settings
+        out_dir = app.session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        try:
+            config = build_config(
+                models=form.models,
+                prompt_file=form.prompt_file,
+                rounds=form.rounds,
+                warmup=form.warmup,
+                max_tokens=form.max_tokens,
+                default_max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                stall_timeout_s=settings.stall_timeout_s,
+            )
+            runner = app.session.bench(config, on_event=self._bench_event, out_dir=out_dir)
+        except FoundryTuiError as exc:
+            app.post_message(Deliver(BenchPane, msg.BenchStatus(str(exc))))
+            return
+        app.post_message(BenchBegan(runner, out_dir))
+
+    def on_bench_began(self, message: BenchBegan) -> None:
+        app = self._app()
+        if app.bench is not None:
+            return
+        app.bench = BenchRun(message.runner, message.out_dir, app.set_interval(BENCH_REFRESH_S, self._bench_progress))
+        message.runner.start()
+        self._bench_progress()
+
+    def _bench_progress(self) -> None:
+        run = self._app().bench
+        if run is not None and not run.runner.finished:
+            self.deliver(BenchPane, msg.BenchProgress(run.runner.snapshot()))
+
+    def _bench_event(self, event: BenchEvent) -> None:
+        """The runner's callback, on its threads: what the strip shows, and the end."""
+        app = self._app()
+        if isinstance(event, BenchModelLoaded) and event.report is not None:
+            app.post_message(Deliver(MemoryStrip, msg.ModelLoaded(event.report)))
+        elif isinstance(event, RequestFinished) and not event.warmup:
+            rate = event.request.decode_tps or 0.0
+            app.post_message(Deliver(MemoryStrip, msg.StreamStats(rate, event.request.ttft_ms, streaming=True)))
+        elif isinstance(event, BenchFinished):
+            app.post_message(BenchEnded(event.results))
+
+    def on_bench_ended(self, message: BenchEnded) -> None:
+        app = self._app()
+        run = app.bench
+        if run is None:
+            return
+        run.timer.stop()
+        app.bench = None
+        self.deliver(BenchPane, msg.BenchDone(message.results, run.out_dir, run.runner.write_error))
+        self.refresh_models(False)
+
+    def on_bench_stop_requested(self, message: msg.BenchStopRequested) -> None:
+        run = self._app().bench
+        if run is not None:
+            run.runner.stop()
+
+    def on_open_run_requested(self, message: msg.OpenRunRequested) -> None:
+        self.open_run(message.path)
+
+    @work(thread=True, group="bench-files", exit_on_error=False)
+    def open_run(self, path: Path) -> None:
+        app = self._app()
+        try:
+            results = load_results(path)
+        except FoundryTuiError as exc:
+            app.post_message(Deliver(BenchPane, msg.BenchStatus(str(exc))))
+            return
+        app.post_message(Deliver(BenchPane, msg.BenchShown(results, path)))
+
+    def on_score_requested(self, message: msg.ScoreRequested) -> None:
+        self.save_score(message, self._app().screen)  # the answers dialog on top gets the new results too
+
+    @work(thread=True, group="bench-files", exit_on_error=False)
+    def save_score(self, request: msg.ScoreRequested, dialog: Widget) -> None:
+        app = self._app()
+        try:
+            results = set_annotation(request.path, request.model, request.prompt_index, request.score)
+        except FoundryTuiError as exc:
+            app.notify(safe_line(str(exc)), severity="error", markup=False)
+            return
+        dialog.post_message(msg.BenchShown(results, request.path))
+        app.post_message(Deliver(BenchPane, msg.BenchShown(results, request.path)))
+
+
+__all__ = ["BENCH_REFRESH_S", "BenchRoutes", "BenchRun"]
