@@ -16,6 +16,7 @@ from foundry_tui.engine.models import SORTS
 from foundry_tui.errors import BadInputError, FoundryTuiError
 
 PROG = "foundry-tui"
+FILTER_HELP = "what the Catalog pane's / takes: words, device:gpu, task:chat, cached, loaded, local"
 
 # Flags every command accepts, before or after the command name. SUPPRESS keeps unset flags out of the
 # namespace, so the settings layers below them (env, config file) still apply.
@@ -69,11 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the catalog, local, cached and loaded models")
     models.add_argument("--json", action="store_true", help="print one JSON object")
-    models.add_argument(
-        "--filter",
-        metavar="TEXT",
-        help="what the Catalog pane's / takes: words, device:gpu, task:chat, cached, loaded, local",
-    )
+    models.add_argument("--filter", metavar="TEXT", help=FILTER_HELP)
     models.add_argument("--sort", choices=SORTS, default="name", help="order of the rows (default: name)")
 
     register = sub.add_parser("register", help="register a local ONNX Runtime GenAI model directory")

@@ -167,8 +167,8 @@ def test_enqueue_twice_keeps_one_job(queue: tuple[DownloadQueue, Recorder]) -> N
 
 def test_cancel_a_queued_job_never_starts_it(srv: FakeOpenAIServer, queue: tuple[DownloadQueue, Recorder]) -> None:
     q, _ = queue
-    srv.download_duration_s = 1.0
-    srv.download_steps = 20
+    srv.download_duration_s = 0.3
+    srv.download_steps = 6
     q.enqueue(A)
     q.enqueue(B)
     wait_for(lambda: state_of(q, A) == "running")

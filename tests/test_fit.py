@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -19,13 +20,8 @@ from foundry_tui.engine.session import Session
 from tests.tui.fixed_sampler import FixedSampler
 
 SAMPLE = MemorySample(t=0.0, ram_used_mb=8192.0, ram_total_mb=16384.0, ram_available_mb=8192.0, process_rss_mb=100.0)
-GPU_SAMPLE = MemorySample(
-    t=0.0,
-    ram_used_mb=8192.0,
-    ram_total_mb=16384.0,
-    ram_available_mb=8192.0,
-    process_rss_mb=100.0,
-    gpus=(GpuMemory(0, "NVIDIA L4", 20000.0, 23034.0), GpuMemory(1, "NVIDIA H100", 1000.0, 81559.0)),
+GPU_SAMPLE = dataclasses.replace(
+    SAMPLE, gpus=(GpuMemory(0, "NVIDIA L4", 20000.0, 23034.0), GpuMemory(1, "NVIDIA H100", 1000.0, 81559.0))
 )
 
 

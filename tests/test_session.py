@@ -149,8 +149,9 @@ def test_downloads_report_through_the_callback(backend: MemoryBackend, tmp_path:
             done.set()
 
     session = Session(Settings(data_dir=tmp_path), backend=backend, sampler=FixedSampler(), on_downloads=on_jobs)
-    check = session.download(REMOTE)
+    check = session.fit(REMOTE)
     assert check.target == "VRAM" and check.fits is None  # a GPU variant, and no NVIDIA GPU here
+    session.downloads.enqueue(REMOTE)
     assert done.wait(5)
     assert REMOTE in backend.cached
     assert [j.percent for jobs in seen for j in jobs if j.state == "running"][-1] == 100.0

@@ -19,21 +19,8 @@ from foundry_tui.commands import open_session
 from foundry_tui.commands.output import print_json, table
 from foundry_tui.config import Settings
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench import (
-    BenchConfig,
-    BenchEvent,
-    BenchResults,
-    BenchStarted,
-    JudgeScored,
-    LevelStarted,
-    ModelFinished,
-    ModelLoaded,
-    ModelStarted,
-    RequestFinished,
-    ResultsWritten,
-    build_config,
-    compare_results,
-)
+from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, compare_results
+from foundry_tui.engine.bench import runner as events
 from foundry_tui.engine.bench.report import (
     COMPARE_HEADERS,
     SUMMARY_HEADERS,
@@ -113,39 +100,39 @@ class Progress:
         self.total_models = 0
         self.index = 0
 
-    def __call__(self, event: BenchEvent) -> None:
+    def __call__(self, event: events.BenchEvent) -> None:
         line = self.line(event)
         if line:
             print(line, file=sys.stderr, flush=True)
 
-    def line(self, event: BenchEvent) -> str | None:
-        if isinstance(event, BenchStarted):
+    def line(self, event: events.BenchEvent) -> str | None:
+        if isinstance(event, events.BenchStarted):
             self.total_models = len(event.models)
             return f"bench: {len(event.models)} model(s), {event.planned_requests} measured requests planned"
-        if isinstance(event, ModelStarted):
+        if isinstance(event, events.ModelStarted):
             self.index = event.index + 1
             return f"[{self.index}/{event.total}] {safe_line(event.model)}"
-        if isinstance(event, ModelLoaded):
+        if isinstance(event, events.ModelLoaded):
             if event.load_s is None:
                 return f"  {event.note}"
             delta = units.size(event.rss_after_mb - event.rss_before_mb, signed=True)
             rss = f"RSS {units.size(event.rss_before_mb)} → {units.size(event.rss_after_mb)}, {delta}"
             return f"  loaded in {metrics.LOAD_TIME.fmt(event.load_s)} ({rss})"
-        if isinstance(event, LevelStarted):
+        if isinstance(event, events.LevelStarted):
             return f"  concurrency {event.concurrency}, {event.mode}"
-        if isinstance(event, RequestFinished):
+        if isinstance(event, events.RequestFinished):
             return self._request_line(event)
-        if isinstance(event, ModelFinished):
+        if isinstance(event, events.ModelFinished):
             return f"  {event.status}{': ' + safe_line(event.error, 300) if event.error else ''}"
-        if isinstance(event, JudgeScored):
+        if isinstance(event, events.JudgeScored):
             score = f"{event.score}/5" if event.score is not None else f"no score ({event.note})"
             return f"  judge: {safe_line(event.model)} prompt {event.prompt_index}: {score}"
-        if isinstance(event, ResultsWritten) and event.error and not event.final:
+        if isinstance(event, events.ResultsWritten) and event.error and not event.final:
             return f"{PROG}: warning: {event.error}"  # the final write's failure is the command's error
         return None
 
     @staticmethod
-    def _request_line(event: RequestFinished) -> str | None:
+    def _request_line(event: events.RequestFinished) -> str | None:
         r = event.request
         where = f"prompt {r.prompt_index} round {r.round}"
         if event.warmup:

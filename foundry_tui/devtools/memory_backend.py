@@ -15,21 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from foundry_tui.backends.base import (
-    BackendInfo,
-    CatalogListing,
-    CatalogState,
-    ChatMessage,
-    ChatOptions,
-    DoneEvent,
-    DownloadProgress,
-    ErrorEvent,
-    ModelEntry,
-    ProgressCallback,
-    StreamEvent,
-    TokenEvent,
-    Usage,
-)
+from foundry_tui.backends import base
 from foundry_tui.backends.local_models import CHAT_TASKS, validate_model_dir, validate_model_id, validate_task
 from foundry_tui.errors import BackendError, BadInputError, CancelledError, ModelNotFoundError, NotSupportedError
 
@@ -37,13 +23,13 @@ ANSWER_TOKENS: tuple[str, ...] = ("Hello", " from", " memory", ".")
 ANSWER = "".join(ANSWER_TOKENS)
 
 
-def entry(model_id: str, **fields: object) -> ModelEntry:
+def entry(model_id: str, **fields: object) -> base.ModelEntry:
     """A catalog entry: alias from the id (`phi-4-mini-generic-cpu:1` → `phi-4-mini`), chat task, 100 MB."""
     name = model_id.split(":", 1)[0]
     alias = name
     for suffix in ("-generic-cpu", "-generic-gpu", "-cuda-gpu", "-npu"):
         alias = alias.removesuffix(suffix)
-    base = ModelEntry(
+    default = base.ModelEntry(
         id=model_id,
         alias=alias,
         source="public",
@@ -53,7 +39,7 @@ def entry(model_id: str, **fields: object) -> ModelEntry:
         task="chat-completion",
         license="MIT",
     )
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(default, **fields)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -64,16 +50,16 @@ class Script:
     first_token_s: float = 0.0  # wait before the first piece
     gap_s: float = 0.0  # wait between pieces
     endless: bool = False  # repeat the tokens until max_tokens (for stop tests)
-    error: str | None = None  # fail after the tokens with this message (ErrorEvent kind "runtime")
+    error: str | None = None  # fail after the tokens with this message (base.ErrorEvent kind "runtime")
     gate: threading.Event | None = None  # when set: the stream waits for it before the first piece
 
 
 @dataclass
 class MemoryBackend:
-    catalog: list[ModelEntry] = field(default_factory=list)
-    catalog_state: CatalogState = "ok"
+    catalog: list[base.ModelEntry] = field(default_factory=list)
+    catalog_state: base.CatalogState = "ok"
     catalog_reason: str | None = None
-    local: dict[str, ModelEntry] = field(default_factory=dict)
+    local: dict[str, base.ModelEntry] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
     loaded: set[str] = field(default_factory=set)
     script: Script = field(default_factory=Script)
@@ -93,9 +79,9 @@ class MemoryBackend:
 
     # -- description -------------------------------------------------------------------------------------------
 
-    def info(self) -> BackendInfo:
+    def info(self) -> base.BackendInfo:
         details = {"cache_dir": self.cache_dir} if self.cache_dir else {}
-        return BackendInfo(
+        return base.BackendInfo(
             kind="endpoint" if self.kind == "endpoint" else "foundry-local",
             label=self.label,
             endpoint=self.endpoint,
@@ -112,32 +98,32 @@ class MemoryBackend:
 
     # -- listings ----------------------------------------------------------------------------------------------
 
-    def _entry(self, found: ModelEntry) -> ModelEntry:
+    def _entry(self, found: base.ModelEntry) -> base.ModelEntry:
         local = found.source == "local"
         return dataclasses.replace(found, cached=local or found.id in self.cached, loaded=found.id in self.loaded)
 
-    def list_catalog(self, *, refresh: bool = False) -> CatalogListing:
+    def list_catalog(self, *, refresh: bool = False) -> base.CatalogListing:
         self._check("catalog")
         public = tuple(self._entry(e) for e in self.catalog) if self.catalog_state == "ok" else ()
-        return CatalogListing(self.list_local_tuple() + public, self.catalog_state, self.catalog_reason)
+        return base.CatalogListing(self.list_local_tuple() + public, self.catalog_state, self.catalog_reason)
 
-    def list_local_tuple(self) -> tuple[ModelEntry, ...]:
+    def list_local_tuple(self) -> tuple[base.ModelEntry, ...]:
         return tuple(self._entry(e) for e in self.local.values())
 
-    def list_local(self) -> list[ModelEntry]:
+    def list_local(self) -> list[base.ModelEntry]:
         return list(self.list_local_tuple())
 
-    def list_cached(self) -> list[ModelEntry]:
+    def list_cached(self) -> list[base.ModelEntry]:
         if not self.management:
             raise NotSupportedError("listing cached models is not supported by this endpoint")
         return [self._entry(e) for e in self.catalog if e.id in self.cached] + self.list_local()
 
-    def list_loaded(self) -> list[ModelEntry]:
+    def list_loaded(self) -> list[base.ModelEntry]:
         if not self.management:
             raise NotSupportedError("listing loaded models is not supported by this endpoint")
         return [self._entry(e) for e in (*self.local.values(), *self.catalog) if e.id in self.loaded]
 
-    def resolve(self, model: str) -> ModelEntry:
+    def resolve(self, model: str) -> base.ModelEntry:
         name = model.strip()
         if not name:
             raise BadInputError("model name is empty")
@@ -154,7 +140,7 @@ class MemoryBackend:
 
     def register_model(
         self, path: str, model_id: str, *, task: str = "chat-completion", display_name: str | None = None
-    ) -> ModelEntry:
+    ) -> base.ModelEntry:
         self._check("register", model_id)
         validate_model_id(model_id)
         validate_task(task)
@@ -176,15 +162,15 @@ class MemoryBackend:
         del self.local[model_id]
 
     def download(
-        self, model: str, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
-    ) -> ModelEntry:
+        self, model: str, progress: base.ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> base.ModelEntry:
         found = self.resolve(model)
         self._check("download", found.id)
         for step in range(self.download_steps + 1):
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"download {found.id}: cancelled")
             if progress is not None:
-                progress(DownloadProgress(100.0 * step / self.download_steps, found.size_mb))
+                progress(base.DownloadProgress(100.0 * step / self.download_steps, found.size_mb))
             if step == 0 and self.download_gate is not None:
                 while not self.download_gate.wait(0.01):
                     if cancel is not None and cancel.is_set():
@@ -202,7 +188,7 @@ class MemoryBackend:
 
     # -- load / unload -----------------------------------------------------------------------------------------
 
-    def load(self, model: str) -> ModelEntry:
+    def load(self, model: str) -> base.ModelEntry:
         found = self.resolve(model)
         self._check("load", found.id)
         if not self._entry(found).cached:
@@ -219,7 +205,7 @@ class MemoryBackend:
 
     # -- chat --------------------------------------------------------------------------------------------------
 
-    def stream_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> MemoryStream:
+    def stream_chat(self, model: str, messages: list[base.ChatMessage], options: base.ChatOptions) -> MemoryStream:
         found = self.resolve(model)
         self._check("chat", found.id)
         if found.task is not None and found.task not in CHAT_TASKS:
@@ -234,7 +220,7 @@ class MemoryBackend:
 
 
 class MemoryStream:
-    def __init__(self, model_id: str, script: Script, options: ChatOptions, prompt_tokens: int) -> None:
+    def __init__(self, model_id: str, script: Script, options: base.ChatOptions, prompt_tokens: int) -> None:
         self.model_id = model_id
         self.t_sent_ns = 0
         self._script = script
@@ -249,7 +235,7 @@ class MemoryStream:
         """Sleep that a cancel cuts short; True when cancelled."""
         return self._cancelled.wait(seconds) if seconds > 0 else self._cancelled.is_set()
 
-    def __iter__(self) -> Iterator[StreamEvent]:
+    def __iter__(self) -> Iterator[base.StreamEvent]:
         script = self._script
         self.t_sent_ns = time.perf_counter_ns()
         if script.gate is not None:
@@ -262,17 +248,17 @@ class MemoryStream:
             token = script.tokens[sent % len(script.tokens)]
             if not script.endless and sent >= len(script.tokens):
                 break
-            yield TokenEvent(token, time.perf_counter_ns(), 1)
+            yield base.TokenEvent(token, time.perf_counter_ns(), 1)
             sent += 1
             cancelled = self._wait(script.gap_s)
-        usage = Usage(self._prompt_tokens, sent, self._prompt_tokens + sent)
+        usage = base.Usage(self._prompt_tokens, sent, self._prompt_tokens + sent)
         if cancelled:
-            yield DoneEvent(time.perf_counter_ns(), "cancelled", usage)
+            yield base.DoneEvent(time.perf_counter_ns(), "cancelled", usage)
         elif script.error is not None:
-            yield ErrorEvent(time.perf_counter_ns(), script.error, "runtime")
+            yield base.ErrorEvent(time.perf_counter_ns(), script.error, "runtime")
         else:
             finish = "length" if sent >= self._options.max_tokens and sent < len(script.tokens) else "stop"
-            yield DoneEvent(time.perf_counter_ns(), "length" if script.endless else finish, usage)
+            yield base.DoneEvent(time.perf_counter_ns(), "length" if script.endless else finish, usage)
 
 
 __all__ = ["ANSWER", "ANSWER_TOKENS", "MemoryBackend", "MemoryStream", "Script", "entry"]

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from foundry_tui.backends.base import DoneEvent, ErrorEvent, StreamEvent, TokenEvent
 
@@ -26,16 +26,7 @@ EventKind = Literal[
     "unload_start",
     "unload_end",
 ]
-EVENT_KINDS: tuple[EventKind, ...] = (
-    "download_start",
-    "download_end",
-    "load_start",
-    "load_end",
-    "first_token",
-    "stream_end",
-    "unload_start",
-    "unload_end",
-)
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 # One glyph per kind for the chart's marker row (upper case: something starts; lower case: it ended).
 MARKER_GLYPHS: dict[str, str] = {

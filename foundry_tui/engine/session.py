@@ -52,7 +52,7 @@ class Session:
         self._backend = backend
         self._owns_backend = backend is None
         self._factory = backend_factory
-        self._on_downloads = on_downloads
+        self.on_downloads = on_downloads  # called on the queue's thread whenever a download changes
         self._lifecycle: ModelLifecycle | None = None
         self._downloads: DownloadQueue | None = None
         self._info: BackendInfo | None = None
@@ -215,19 +215,14 @@ class Session:
 
     @property
     def downloads(self) -> DownloadQueue:
+        """The queue (one download at a time: the runtime allows one per process); `fit` first to warn."""
         self.start()
         assert self._downloads is not None
         return self._downloads
 
-    def download(self, model: str) -> FitCheck:
-        """Queue a download (one at a time); returns the fit check made before it."""
-        check = self.fit(model)
-        self.downloads.enqueue(model)
-        return check
-
     def _downloads_changed(self, jobs: list[DownloadJob]) -> None:
-        if self._on_downloads is not None:
-            self._on_downloads(jobs)
+        if self.on_downloads is not None:
+            self.on_downloads(jobs)
 
     # -- benchmarks --------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -18,7 +18,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
 from foundry_tui import paths
-from foundry_tui.backends import open_backend
 from foundry_tui.backends.base import Backend
 from foundry_tui.config import Settings
 from foundry_tui.engine.models import ModelsSnapshot
@@ -71,18 +70,17 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         settings: Settings,
         *,
         backend: Backend | None = None,
-        backend_factory: Callable[[Settings], Backend] = open_backend,
         sampler: MemorySampler | None = None,
+        session: Session | None = None,
     ) -> None:
+        """The app on `session`, or on a new one over `backend` (default: the one the settings name, opened in
+        a worker) with `sampler` (default: one that keeps the last hour for the Monitor pane)."""
         super().__init__()
         self.settings = settings
-        self.session = Session(
-            settings,
-            backend=backend,
-            backend_factory=backend_factory,
-            sampler=sampler if sampler is not None else watched_sampler(settings, keep_s=KEEP_S),
-            on_downloads=self.downloads_changed,
+        self.session = session or Session(
+            settings, backend=backend, sampler=sampler or watched_sampler(settings, keep_s=KEEP_S)
         )
+        self.session.on_downloads = self.downloads_changed
         self.snapshot = ModelsSnapshot()
         self.selections: dict[str, str | None] = {}  # tab → the model highlighted there
         self.downloads_done: set[str] = set()

@@ -20,6 +20,7 @@ from textual.widget import Widget
 from foundry_tui.engine.chat import Cancel, ChatEvent, Loaded, LoadStarting, Sending, StreamBuffer
 from foundry_tui.engine.downloads import DownloadJob
 from foundry_tui.engine.fit import FitCheck
+from foundry_tui.engine.metrics import LOAD_TIME
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.importer import Stage
@@ -180,20 +181,22 @@ class SessionRoutes:
         except FoundryTuiError as exc:
             self._error("Load failed", str(exc))
             return
-        app.post_message(Deliver(MemoryStrip, msg.ModelLoaded(report)))
-        app.notify(f"Loaded {report.model} in {report.load_s:.2f} s", markup=False, timeout=4)
-        self._refresh(catalog=False)
+        self._lifecycle_done(msg.ModelLoaded(report), f"Loaded {report.model} in {LOAD_TIME.fmt(report.load_s)}")
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def unload_model(self, model_id: str) -> None:
-        app = self._app()
         try:
-            report = app.session.unload(model_id)
+            report = self._app().session.unload(model_id)
         except FoundryTuiError as exc:
             self._error("Unload failed", str(exc))
             return
-        app.post_message(Deliver(MemoryStrip, msg.ModelUnloaded(report)))
-        app.notify(f"Unloaded {report.model}", markup=False, timeout=4)
+        self._lifecycle_done(msg.ModelUnloaded(report), f"Unloaded {report.model}")
+
+    def _lifecycle_done(self, report: msg.ModelLoaded | msg.ModelUnloaded, note: str) -> None:
+        """(Worker thread.) The strip shows the report, a note says it, the lists change."""
+        app = self._app()
+        app.post_message(Deliver(MemoryStrip, report))
+        app.notify(note, markup=False, timeout=4)
         self._refresh(catalog=False)
 
     def on_deliver(self, message: Deliver) -> None:
@@ -202,15 +205,17 @@ class SessionRoutes:
     # -- downloads -------------------------------------------------------------------------------------------
 
     def on_download_requested(self, message: msg.DownloadRequested) -> None:
-        self._app().action_show_tab("cache")
-        self.queue_download(message.model_id)
-
-    @work(thread=True, group="downloads", exit_on_error=False)
-    def queue_download(self, model_id: str) -> None:
-        try:
-            self._fit_warning(self._app().session.download(model_id), "download")
-        except FoundryTuiError as exc:
-            self._error("Download failed", str(exc))
+        """Queued here, on the UI thread, so downloads keep the order they were asked for (queuing never blocks);
+        the fit check on the snapshot's entry and the sampler's latest figures does not block either."""
+        app = self._app()
+        app.action_show_tab("cache")
+        if not app.session.ready:
+            app.notify("The runtime is not ready yet.", severity="warning")
+            return
+        entry = app.snapshot.find(message.model_id)
+        if entry is not None:
+            self._fit_warning(app.session.fit(entry), "download")
+        app.session.downloads.enqueue(message.model_id)
 
     def _queue(self, action: str, model_id: str = "") -> None:
         session = self._app().session

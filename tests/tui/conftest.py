@@ -48,10 +48,12 @@ def make_app(tmp_path: Path, memory: MemoryBackend) -> MakeApp:
     """`make_app()` → the app on the in-memory backend; `make_app(backend)` on another (runtime, endpoint)."""
 
     def make(backend: Backend | None = None, *, settings: Settings | None = None) -> FoundryTuiApp:
-        return FoundryTuiApp(
+        app = FoundryTuiApp(
             settings or Settings(data_dir=tmp_path / "app"),
             backend=backend if backend is not None else memory,
             sampler=FixedSampler(),
         )
+        app.animation_level = "none"  # a tab switch would otherwise wait for the underline's slide (~0.3 s)
+        return app
 
     return make

@@ -31,7 +31,7 @@ from foundry_tui.tui.widgets.cached_models import cache_summary
 from foundry_tui.tui.widgets.downloads_view import failure_reason, progress_bar
 from tests.conftest import ENDLESS_ID, TINY_ID
 from tests.tui.conftest import MakeApp
-from tests.tui.helpers import settle, wait_for
+from tests.tui.helpers import run_on_tab, settle, wait_for
 
 CACHED_A = "phi-3.5-mini-instruct-generic-cpu:1"
 CACHED_B = "qwen2.5-0.5b-instruct-generic-cpu:4"
@@ -42,21 +42,14 @@ NEW_B = "deepseek-r1-distill-qwen-1.5b-generic-cpu:3"
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 
-def run_app(
-    app: FoundryTuiApp,
-    body: Callable[[FoundryTuiApp, Pilot[None]], Awaitable[None]],
-    size: tuple[int, int] = (100, 40),
-) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await wait_for(pilot, lambda: app.backend_state == "ready" and app.snapshot.backend is not None)
-            await pilot.press("2")
-            # Switching to the tab puts the focus in the pane, so its keys work at once.
-            await wait_for(pilot, lambda: cached_table(app).has_focus, "the table's focus")
-            await body(app, pilot)
-            await quiet(app, pilot)
+def run_app(app: FoundryTuiApp, body: Callable[[FoundryTuiApp, Pilot[None]], Awaitable[None]]) -> None:
+    """On the Cache tab; switching to it puts the focus in the pane, so its keys work at once."""
 
-    asyncio.run(main())
+    async def then_quiet(pilot: Pilot[None]) -> None:
+        await body(app, pilot)
+        await quiet(app, pilot)
+
+    run_on_tab(app, "2", lambda: cached_table(app).has_focus and app.snapshot.backend is not None, then_quiet)
 
 
 async def quiet(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
@@ -167,27 +160,6 @@ def endpoint(srv: FakeOpenAIServer, tmp_path: Path, make_app: MakeApp) -> Iterat
     backend.close()
 
 
-def test_cached_models_from_the_service_and_selection(endpoint: FoundryTuiApp) -> None:
-    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
-        table = cached_table(app)
-        await wait_for(pilot, lambda: row_ids(table) == [CACHED_A, CACHED_B])
-        assert cell(table, CACHED_B, "loaded") == "✓"
-        assert cell(table, CACHED_A, "loaded") == ""
-        assert cell(table, CACHED_A, "size") == "1 MB"  # fileSizeMb from the service's catalog
-        assert text_of(app, "#cache-summary").startswith("2 models · 2 MB")
-        assert "No downloads" in str(app.query_one("#downloads-empty", Static).render())
-        table.focus()
-        await pilot.pause()
-        assert app.selected_model == CACHED_A  # focusing the table selects its row for l/u
-        await pilot.press("down")
-        assert app.selected_model == CACHED_B
-        await pilot.press("c")  # an endpoint exposes no local cache directory: a warning, nothing copied
-        await pilot.pause()
-        assert app.clipboard == ""
-
-    run_app(endpoint, body)
-
-
 def test_download_shows_progress_then_done_and_lands_in_the_cache(
     srv: FakeOpenAIServer, endpoint: FoundryTuiApp
 ) -> None:
@@ -273,13 +245,26 @@ def test_queued_downloads_in_order_escape_cancels_queued_k_cancels_running(
     run_app(endpoint, body)
 
 
-def test_remove_asks_first_and_shows_the_endpoint_error_inline(endpoint: FoundryTuiApp) -> None:
+def test_the_services_cache_selection_and_what_it_refuses(endpoint: FoundryTuiApp, tmp_path: Path) -> None:
+    """An endpoint lists its cache; copying the path, removing and registering are refused, each said inline."""
+    model_dir = build_tiny_model(tmp_path / "phi-mini")
+
     async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
         table = cached_table(app)
-        await wait_for(pilot, lambda: row_ids(table) == [CACHED_A, CACHED_B])
-        table.focus()
-        await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: row_ids(table) == [CACHED_A, CACHED_B], "the service's cache")
+        assert cell(table, CACHED_B, "loaded") == "✓"
+        assert cell(table, CACHED_A, "loaded") == ""
+        assert cell(table, CACHED_A, "size") == "1 MB"  # fileSizeMb from the service's catalog
+        assert text_of(app, "#cache-summary").startswith("2 models · 2 MB")
+        assert "No downloads" in str(app.query_one("#downloads-empty", Static).render())
+        await wait_for(pilot, lambda: app.selected_model == CACHED_A, "the selection")  # the focused table's row
+        await pilot.press("down")
+        assert app.selected_model == CACHED_B
+        await pilot.press("c")  # an endpoint exposes no local cache directory: a warning, nothing copied
+        assert app.clipboard == ""
+
+        await pilot.press("up", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         message = str(app.screen.query_one("#confirm-message", Static).render())
         assert CACHED_A in message and "deleted from disk" in message
         await pilot.press("n")
@@ -288,23 +273,16 @@ def test_remove_asks_first_and_shows_the_endpoint_error_inline(endpoint: Foundry
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: "not supported" in text_of(app, "#cache-error"))
+        await wait_for(pilot, lambda: "not supported" in text_of(app, "#cache-error"), "the refusal")
         assert row_ids(table) == [CACHED_A, CACHED_B]
 
-    run_app(endpoint, body)
-
-
-def test_register_on_an_endpoint_is_refused_inline(endpoint: FoundryTuiApp, tmp_path: Path) -> None:
-    model_dir = build_tiny_model(tmp_path / "phi-mini")
-
-    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
-        await pilot.press("n")  # focus the form
+        await pilot.press("n")  # focus the register form
         await wait_for(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "reg-path")
         app.query_one("#reg-path", Input).insert_text_at_cursor(str(model_dir))  # pasted
         placeholder = app.query_one("#reg-id", Input)
         await wait_for(pilot, lambda: "phi-mini-generic-cpu:1" in placeholder.placeholder, "the suggested id")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "not supported by an endpoint" in text_of(app, "#reg-error"))
+        await wait_for(pilot, lambda: "not supported by an endpoint" in text_of(app, "#reg-error"), "the refusal")
         assert not app.query_one("#reg-submit", Button).disabled
 
     run_app(endpoint, body)

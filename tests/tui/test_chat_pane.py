@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from foundry_tui.tui.panes.chat import ChatPane, parse_options
 from foundry_tui.tui.widgets.transcript import TranscriptView
 from tests.conftest import ENDLESS_ID, TINY_ID
 from tests.tui.conftest import CACHED, LOADED, MakeApp
-from tests.tui.helpers import settle, wait_for
+from tests.tui.helpers import run_on_tab, settle, wait_for
 
 
 def run_app(
@@ -31,14 +30,7 @@ def run_app(
     body: Callable[[FoundryTuiApp, Pilot[None]], Awaitable[None]],
     size: tuple[int, int] = (80, 24),
 ) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.press("3")
-            await wait_for(pilot, lambda: app.query_one(ChatPane).model is not None, "a chat model")
-            await body(app, pilot)
-            await settle(pilot)
-
-    asyncio.run(main())
+    run_on_tab(app, "3", lambda: app.query_one(ChatPane).model is not None, lambda pilot: body(app, pilot), size)
 
 
 async def send(app: FoundryTuiApp, pilot: Pilot[None], text: str) -> None:

@@ -107,15 +107,3 @@ def server_for_endpoint(url: str) -> ServerTarget:
     except psutil.Error:
         name = "?"
     return ServerTarget("local", pid, f"pid {pid} ({name}) on :{port}", url)
-
-
-__all__ = [
-    "ServerKind",
-    "ServerTarget",
-    "in_process_server",
-    "is_local_endpoint",
-    "is_local_host",
-    "listening_pid",
-    "pid_server",
-    "server_for_endpoint",
-]
