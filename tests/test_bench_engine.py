@@ -97,6 +97,7 @@ def first_token_ns(runner: BenchRunner, request: RequestResult) -> float:
 # -- timing accuracy -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds of paced streaming: timing accuracy, outside the fast lane
 def test_steady_stream_ttft_decode_and_tokens(tmp_path: Path) -> None:
     script = StreamScript(tokens=make_tokens(40), first_token_delay_s=0.1, gap_s=0.005)
     with FakeOpenAIServer(script) as srv:
@@ -154,6 +155,7 @@ def test_role_only_first_chunk_does_not_end_ttft(tmp_path: Path) -> None:
     assert request.completion_tokens == 6
 
 
+@pytest.mark.slow  # seconds of paced streaming: timing accuracy, outside the fast lane
 def test_jittered_gaps(tmp_path: Path) -> None:
     rng = random.Random(7)
     gaps = [rng.uniform(0.001, 0.012) for _ in range(80)]
@@ -171,6 +173,7 @@ def test_jittered_gaps(tmp_path: Path) -> None:
 # -- runs, levels, modes -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds of paced streaming: timing accuracy, outside the fast lane
 def test_concurrency_levels_throughput(tmp_path: Path) -> None:
     script = StreamScript(tokens=make_tokens(10), first_token_delay_s=0.05, gap_s=0.005)
     prompts = tuple(PromptSpec(f"prompt {i}") for i in range(4))

@@ -30,7 +30,7 @@ _FORMATTERS: dict[str, Callable[[float | None], str]] = {
     "J/token": _fixed(4, "J/token"),
     "tokens": _fixed(0, "tokens"),
     "0–1": _fixed(2, ""),
-    "1–5": _fixed(1, "/5"),
+    "1–5": lambda value: units.number(value, 1, "/5").replace(" /", "/"),  # 4.0/5
 }
 
 
