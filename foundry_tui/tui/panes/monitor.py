@@ -16,8 +16,10 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from foundry_tui.engine import metrics as m
 from foundry_tui.engine import units
 from foundry_tui.engine.events import MARKER_GLYPHS
+from foundry_tui.engine.metrics import Metric, gpu_key
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline, TimelineSource, memory_reports
 from foundry_tui.text import safe_line
 from foundry_tui.tui.panes.base import Pane
@@ -43,6 +45,15 @@ def mb_text(mb: float | None) -> str:
     return units.size(mb)
 
 
+def now(view: Timeline, metric: Metric, gpu: int | None = None) -> str:
+    """The latest value of a registered series (a GPU's when `gpu` is given), formatted by the registry."""
+    return metric.fmt(view.latest(metric.key if gpu is None else gpu_key(gpu, metric)))
+
+
+def peak(view: Timeline, metric: Metric, gpu: int | None = None) -> str:
+    return metric.fmt(view.peak(metric.key if gpu is None else gpu_key(gpu, metric)))
+
+
 def signed_mb(mb: float | None) -> str:
     return units.size(mb, signed=True)
 
@@ -60,10 +71,10 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
     """Cells for this process and the server process (untrusted labels made safe)."""
     gpus = view.gpu_indices()
 
-    def gpu_cell(suffix: str) -> str:
+    def gpu_cell(metric: Metric) -> str:
         if not gpus:
             return "–"
-        values = [(i, view.latest(f"gpu{i}_{suffix}")) for i in gpus]
+        values = [(i, view.latest(gpu_key(i, metric))) for i in gpus]
         if all(v is None for _, v in values):
             return "n/a"
         if len(values) == 1:
@@ -73,25 +84,25 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
         (
             "this process",
-            mb_text(view.latest("process_rss")),
-            mb_text(view.latest("process_uss")),
-            units.percent(view.latest("cpu_process")),
-            mb_text(view.peak("process_rss")),
-            gpu_cell("process"),
+            now(view, m.PROCESS_RSS),
+            now(view, m.PROCESS_USS),
+            now(view, m.CPU_PROCESS),
+            peak(view, m.PROCESS_RSS),
+            gpu_cell(m.GPU_PROCESS),
         )
     ]
     server = safe_line(view.server or "unknown", 60)
     if view.server.startswith("this process"):
         rows.append(("server: this process (in-process runtime)", "=", "=", "=", "=", "="))
-    elif view.has("server_rss"):
+    elif view.has(m.SERVER_RSS.key):
         rows.append(
             (
                 f"server {server}",
-                mb_text(view.latest("server_rss")),
-                mb_text(view.latest("server_uss")),
-                units.percent(view.latest("server_cpu")),
-                mb_text(view.peak("server_rss")),
-                gpu_cell("server"),
+                now(view, m.SERVER_RSS),
+                now(view, m.SERVER_USS),
+                now(view, m.SERVER_CPU),
+                peak(view, m.SERVER_RSS),
+                gpu_cell(m.GPU_SERVER),
             )
         )
     else:
@@ -278,30 +289,29 @@ class MonitorPane(Pane, can_focus=True):
 
     def _charts(self, view: Timeline, span: tuple[float, float], markers: list[tuple[float, str]]) -> None:
         t = view.t
-        ram = view.get("ram_used")
-        swap = view.latest("swap_used")
-        swap_total = view.latest("swap_total")
         ram_title = (
-            f"RAM used {mb_text(view.latest('ram_used'))} of {mb_text(view.latest('ram_total'))}"
-            f" · peak {mb_text(view.peak('ram_used'))} · available {mb_text(view.latest('ram_available'))}"
-            f" · swap {mb_text(swap)} of {mb_text(swap_total)} · CPU {units.percent(view.latest('cpu_system'))}"
+            f"RAM used {now(view, m.RAM_USED)} of {now(view, m.RAM_TOTAL)} · peak {peak(view, m.RAM_USED)}"
+            f" · available {now(view, m.RAM_AVAILABLE)} · swap {now(view, m.SWAP_USED)} of {now(view, m.SWAP_TOTAL)}"
+            f" · CPU {now(view, m.CPU_SYSTEM)}"
         )
-        self.query_one("#chart-ram", TimelineChart).show(ram_title, t, ram, span, markers, axis_mb)
+        self.query_one("#chart-ram", TimelineChart).show(ram_title, t, view.get(m.RAM_USED.key), span, markers, axis_mb)
         rss_title = (
-            f"RSS this process {mb_text(view.latest('process_rss'))} · peak {mb_text(view.peak('process_rss'))}"
-            f" · USS {mb_text(view.latest('process_uss'))} · CPU {units.percent(view.latest('cpu_process'))}"
+            f"RSS this process {now(view, m.PROCESS_RSS)} · peak {peak(view, m.PROCESS_RSS)}"
+            f" · USS {now(view, m.PROCESS_USS)} · CPU {now(view, m.CPU_PROCESS)}"
         )
-        self.query_one("#chart-rss", TimelineChart).show(rss_title, t, view.get("process_rss"), span, markers, axis_mb)
+        self.query_one("#chart-rss", TimelineChart).show(
+            rss_title, t, view.get(m.PROCESS_RSS.key), span, markers, axis_mb
+        )
         server_chart = self.query_one("#chart-server", TimelineChart)
-        separate = view.has("server_rss") and not view.server.startswith("this process")
+        separate = view.has(m.SERVER_RSS.key) and not view.server.startswith("this process")
         if server_chart.display != separate:
             server_chart.display = separate
         if separate:
             server_title = (
-                f"RSS server {safe_line(view.server, 50)} {mb_text(view.latest('server_rss'))}"
-                f" · peak {mb_text(view.peak('server_rss'))} · CPU {units.percent(view.latest('server_cpu'))}"
+                f"RSS server {safe_line(view.server, 50)} {now(view, m.SERVER_RSS)}"
+                f" · peak {peak(view, m.SERVER_RSS)} · CPU {now(view, m.SERVER_CPU)}"
             )
-            server_chart.show(server_title, t, view.get("server_rss"), span, markers, axis_mb)
+            server_chart.show(server_title, t, view.get(m.SERVER_RSS.key), span, markers, axis_mb)
         for index in view.gpu_indices():
             if index not in self._gpu_charts:
                 self._gpu_charts.append(index)
@@ -312,25 +322,21 @@ class MonitorPane(Pane, can_focus=True):
     def _gpu_chart(
         self, view: Timeline, index: int, span: tuple[float, float], markers: list[tuple[float, str]]
     ) -> None:
-        prefix = f"gpu{index}_"
         name = safe_line(view.gpu_names.get(index, ""), 30)
         extras = []
-        if (util := view.latest(prefix + "util")) is not None:
-            extras.append(f"util {util:.0f}%")
-        if (power := view.latest(prefix + "power")) is not None:
-            extras.append(f"{power:.0f} W")
-        if (temp := view.latest(prefix + "temp")) is not None:
-            extras.append(f"{temp:.0f} °C")
-        energy = view.get(prefix + "energy")
+        for label, metric in (("util ", m.GPU_UTIL), ("", m.GPU_POWER), ("", m.GPU_TEMP)):
+            if view.latest(gpu_key(index, metric)) is not None:
+                extras.append(label + now(view, metric, index))
+        energy = view.get(gpu_key(index, m.GPU_ENERGY))
         finite = energy[np.isfinite(energy)]
         if len(finite) >= 2:
             extras.append(f"{(finite[-1] - finite[0]) / 1000:.2f} kJ in window")
-        used, total = mb_text(view.latest(prefix + "used")), mb_text(view.latest(prefix + "total"))
+        used, total = now(view, m.GPU_USED, index), now(view, m.GPU_TOTAL, index)
         title = " · ".join(
-            [f"GPU{index} {name} used {used} of {total}", f"peak {mb_text(view.peak(prefix + 'used'))}", *extras]
+            [f"GPU{index} {name} used {used} of {total}", f"peak {peak(view, m.GPU_USED, index)}", *extras]
         )
         chart = self.query_one(f"#chart-gpu{index}", TimelineChart)
-        chart.show(title, view.t, view.get(prefix + "used"), span, markers, axis_mb)
+        chart.show(title, view.t, view.get(gpu_key(index, m.GPU_USED)), span, markers, axis_mb)
 
     def _events_line(self, view: Timeline) -> None:
         recent = list(reversed(view.events[-6:]))

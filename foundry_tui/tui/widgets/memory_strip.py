@@ -84,9 +84,9 @@ class MemoryStrip(Widget):
             return
         self.show_sample(sample)
         history = self._sampler.history()
-        self.query_one("#ram-spark", Sparkline).data = list(history["ram_used"])
-        self.query_one("#rss-spark", Sparkline).data = list(history["process_rss"])
-        gpu_series = history.get("gpu0_used")
+        self.query_one("#ram-spark", Sparkline).data = list(history[metrics.RAM_USED.key])
+        self.query_one("#rss-spark", Sparkline).data = list(history[metrics.PROCESS_RSS.key])
+        gpu_series = history.get(metrics.gpu_key(0, metrics.GPU_USED))
         gpu_spark = self.query_one("#gpu-spark", Sparkline)
         if gpu_spark.display != (gpu_series is not None):
             gpu_spark.display = gpu_series is not None
