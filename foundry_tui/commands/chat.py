@@ -7,7 +7,7 @@ import sys
 
 from foundry_tui.backends.base import ChatMessage, TokenEvent
 from foundry_tui.commands.output import print_json
-from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, LoadStarting, reply_summary
+from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, LoadStarting, reply_summary, with_system
 from foundry_tui.engine.session import Session
 from foundry_tui.errors import BackendError, BadInputError
 from foundry_tui.text import escape_controls, safe_line
@@ -50,7 +50,7 @@ def _on_event(event: ChatEvent) -> None:
 
 def run_chat(session: Session, args: argparse.Namespace) -> int:
     prompt = _read_prompt(args.prompt)
-    messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", prompt)]
+    messages = with_system(args.system, [ChatMessage("user", prompt)])
     options = session.chat_options()  # --max-tokens / --temperature are in the settings already (flag layer)
     # Model text is untrusted: on a terminal its control characters are shown, not obeyed.
     escape = sys.stdout.isatty()

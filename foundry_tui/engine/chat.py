@@ -81,6 +81,11 @@ class ChatResult:
         return self.load is not None
 
 
+def with_system(system: str | None, turns: list[ChatMessage]) -> list[ChatMessage]:
+    """The request's messages: the system prompt first when there is one, then the conversation."""
+    return ([ChatMessage("system", system)] if system else []) + turns
+
+
 def run_chat(
     backend: Backend,
     lifecycle: ModelLifecycle,
@@ -182,4 +187,5 @@ __all__ = [
     "TokenCallback",
     "reply_summary",
     "run_chat",
+    "with_system",
 ]

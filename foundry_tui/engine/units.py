@@ -53,6 +53,11 @@ def _time(value: float | None, unit: str, missing: str) -> str:
     return f"{value:.{decimals}f} {unit}"
 
 
+def size_pair(used_mb: float, total_mb: float, unit: str = " GB") -> str:
+    """A compact used/total pair in GB with one decimal each and the unit once: `8.0/32.0 GB` (the strip)."""
+    return f"{used_mb / 1024:.1f}/{total_mb / 1024:.1f}{unit}"
+
+
 def ms(value: float | None, *, missing: str = MISSING) -> str:
     """A latency in milliseconds: `1.93 ms`, `45.2 ms`, `1234 ms`."""
     return _time(value, "ms", missing)
@@ -126,5 +131,6 @@ __all__ = [
     "rate",
     "seconds",
     "size",
+    "size_pair",
     "speed",
 ]

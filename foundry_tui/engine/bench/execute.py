@@ -12,6 +12,7 @@ import threading
 
 from foundry_tui.backends.base import Backend, ChatMessage, ChatOptions, ChatStream, SupportsCompletion
 from foundry_tui.engine.bench.results import RequestResult
+from foundry_tui.engine.chat import with_system
 from foundry_tui.engine.prompts import PromptSpec
 from foundry_tui.engine.quality import AnswerQuality
 from foundry_tui.engine.timing import RequestRecord, measure_stream
@@ -19,7 +20,7 @@ from foundry_tui.errors import FoundryTuiError
 
 
 def chat_messages(spec: PromptSpec) -> list[ChatMessage]:
-    return ([ChatMessage("system", spec.system)] if spec.system else []) + [ChatMessage("user", spec.prompt)]
+    return with_system(spec.system, [ChatMessage("user", spec.prompt)])
 
 
 def _timeout_error(record: RequestRecord, timeout: float) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
 from foundry_tui.engine import metrics
-from foundry_tui.engine.chat import ChatMessage, reply_summary
+from foundry_tui.engine.chat import ChatMessage, reply_summary, with_system
 from foundry_tui.engine.timing import RequestRecord
 from foundry_tui.text import safe_line
 from foundry_tui.tui.messages import (
@@ -193,7 +193,7 @@ class ChatPane(Pane):
         event.input.value = ""
         system = self.query_one("#system", Input).value.strip()
         self.conversation.append(ChatMessage("user", text))
-        messages = ([ChatMessage("system", system)] if system else []) + list(self.conversation)
+        messages = with_system(system, list(self.conversation))
         transcript = self.transcript
         if len(self.conversation) == 1 and all(e.kind == "note" for e in transcript.entries):
             transcript.clear()

@@ -41,10 +41,6 @@ EMPTY_MODELS = "per-model memory: nothing loaded yet (load a model: peak during 
 # -- formatting (pure) -------------------------------------------------------------------------------------------
 
 
-def mb_text(mb: float | None) -> str:
-    return units.size(mb)
-
-
 def now(view: Timeline, metric: Metric, gpu: int | None = None) -> str:
     """The latest value of a registered series (a GPU's when `gpu` is given), formatted by the registry."""
     return metric.fmt(view.latest(metric.key if gpu is None else gpu_key(gpu, metric)))
@@ -54,11 +50,8 @@ def peak(view: Timeline, metric: Metric, gpu: int | None = None) -> str:
     return metric.fmt(view.peak(metric.key if gpu is None else gpu_key(gpu, metric)))
 
 
-def signed_mb(mb: float | None) -> str:
-    return units.size(mb, signed=True)
-
-
 def axis_mb(mb: float) -> str:
+    """Chart axes: `300M`, `1.2G`."""
     return units.size(mb, compact=True)
 
 
@@ -78,7 +71,7 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
         if all(v is None for _, v in values):
             return "n/a"
         if len(values) == 1:
-            return mb_text(values[0][1])
+            return units.size(values[0][1])
         return " ".join(f"{i}:{axis_mb(v)}" for i, v in values if v is not None)
 
     rows: list[tuple[str, ...]] = [
@@ -116,17 +109,17 @@ def report_cells(report: ModelMemoryReport, with_gpu: bool) -> tuple[str, ...]:
         safe_line(report.model, 60),
         report.state,
         "–" if report.load_s is None else f"{report.load_s:.2f} s",
-        mb_text(memory.before_mb),
-        mb_text(memory.peak_load_mb),
-        mb_text(memory.steady_mb),
-        mb_text(memory.after_unload_mb),
-        signed_mb(memory.residue_mb),
+        units.size(memory.before_mb),
+        units.size(memory.peak_load_mb),
+        units.size(memory.steady_mb),
+        units.size(memory.after_unload_mb),
+        units.size(memory.residue_mb, signed=True),
     )
     if with_gpu:
         gpu = report.gpu
         cells += (
-            mb_text(gpu.peak_load_mb if gpu else None),
-            signed_mb(gpu.residue_mb if gpu else None),
+            units.size(gpu.peak_load_mb if gpu else None),
+            units.size(gpu.residue_mb if gpu else None, signed=True),
         )
     return cells
 
@@ -380,4 +373,4 @@ class MonitorPane(Pane, can_focus=True):
         self.refresh_view()
 
 
-__all__ = ["ZOOMS", "MonitorPane", "mb_text", "process_rows", "report_cells", "signed_mb"]
+__all__ = ["ZOOMS", "MonitorPane", "process_rows", "report_cells"]

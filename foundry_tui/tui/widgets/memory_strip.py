@@ -18,11 +18,6 @@ from foundry_tui.tui.messages import ModelLoaded, ModelUnloaded, StreamStats
 RATE_POINTS = 180  # ~1 minute of stream updates at 3 Hz
 
 
-def gb(mb: float) -> str:
-    """A compact `used/total GB` half: one decimal, the unit written once after the pair."""
-    return f"{mb / 1024:.1f}"
-
-
 class MemoryStrip(Widget):
     DEFAULT_CSS = """
     MemoryStrip {
@@ -94,10 +89,10 @@ class MemoryStrip(Widget):
             gpu_spark.data = list(gpu_series)
 
     def show_sample(self, sample: MemorySample) -> None:
-        self._set("#ram", f"{gb(sample.ram_used_mb)}/{gb(sample.ram_total_mb)} GB")
+        self._set("#ram", units.size_pair(sample.ram_used_mb, sample.ram_total_mb))
         self._set("#rss", units.size(sample.process_rss_mb))
         if sample.gpus:
-            gpu_text = " ".join(f"{g.index}:{gb(g.used_mb)}/{gb(g.total_mb)}G" for g in sample.gpus)
+            gpu_text = " ".join(f"{g.index}:{units.size_pair(g.used_mb, g.total_mb, 'G')}" for g in sample.gpus)
         else:
             gpu_text = "no NVIDIA GPU"
         self._set("#gpu", gpu_text)
