@@ -86,7 +86,11 @@ class FoundryBackend:
             label=f"Foundry Local {self._fl.__version__} (in-process)",
             runtime_version=self._fl.__version__,
             management=True,
-            details={"cache_dir": str(self._settings.model_cache_dir), "logs_dir": str(self._settings.logs_dir)},
+            details={
+                "cache_dir": str(self._settings.model_cache_dir),
+                "import_dir": str(self._settings.data_dir / "models"),
+                "logs_dir": str(self._settings.logs_dir),
+            },
         )
 
     # -- catalog -------------------------------------------------------------------------------------------
@@ -140,13 +144,22 @@ class FoundryBackend:
         ]
 
     def list_cached(self) -> list[ModelEntry]:
-        public = self._call(self._public.get_cached_models, "list cached models")
+        public = self._public_models(self._public.get_cached_models, "list cached models")
         return [self._entry(m, "public") for m in public] + self.list_local()
 
     def list_loaded(self) -> list[ModelEntry]:
-        public = self._call(self._public.get_loaded_models, "list loaded models")
+        public = self._public_models(self._public.get_loaded_models, "list loaded models")
         local = self._call(self._local.get_loaded_models, "list loaded models")
         return [self._entry(m, "public") for m in public] + [self._entry(m, "local") for m in local]
+
+    def _public_models(self, call: Any, action: str) -> list[Any]:
+        """Public cached / loaded models, or none while the catalog is still being fetched: the SDK fetches it
+        inside these calls (~4 s offline), which would hold back the local models a first frame lists. Nothing
+        public can be loaded before the catalog arrives, and the lists are asked again once it has."""
+        future = self.start_catalog_fetch()
+        if not future.done():
+            return []
+        return list(self._call(call, action))
 
     def resolve(self, model: str) -> ModelEntry:
         found, source = self._find(model)

@@ -46,6 +46,10 @@ class ModelLifecycle:
         self.sampler = sampler
         self._rss_before_load: dict[str, float] = {}
 
+    def rss_before_load(self, model: str) -> float | None:
+        """The process RSS (MB) right before `model` was loaded, while it stays loaded (None: its load not seen)."""
+        return self._rss_before_load.get(model)
+
     def load(self, model: str) -> tuple[ModelEntry, LoadReport]:
         # The sampler runs at its fast rate during the load, and the load is bracketed by event markers on the
         # samples' clock (engine.timeline turns them into peak / steady / residue figures).

@@ -17,6 +17,7 @@ from textual.message import Message
 from foundry_tui.engine.bench import BenchResults
 from foundry_tui.engine.chat import ChatMessage, ChatResult, StreamSlice
 from foundry_tui.engine.downloads import DownloadJob
+from foundry_tui.engine.fit import FitCheck
 from foundry_tui.engine.lifecycle import LoadReport, UnloadReport
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.importer import ImportResult, Stage
@@ -275,6 +276,15 @@ class ModelUnloaded(_Down):
 
 
 @dataclass
+class FitEstimated(_Down):
+    """The fit estimate made before `action` ("load", "download"), for the Monitor pane to set beside the measured
+    figures."""
+
+    check: FitCheck
+    action: str
+
+
+@dataclass
 class StreamStats(_Down):
     """Live figures of the current (or last) stream, for the strip."""
 
@@ -306,6 +316,7 @@ __all__ = [
     "DownloadRetryRequested",
     "DownloadsClearRequested",
     "DownloadsUpdated",
+    "FitEstimated",
     "ImportCancelRequested",
     "ImportFinished",
     "ImportProgress",

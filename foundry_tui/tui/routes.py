@@ -29,6 +29,7 @@ from foundry_tui.tui import messages as msg
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.chat import ChatPane
+from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class SessionRoutes:
             widget.post_message(message)
 
     def _fit_warning(self, check: FitCheck, action: str) -> None:
+        """(Any thread.) The Monitor pane shows every estimate; a toast warns when it may not fit."""
+        self._app().post_message(Deliver(MonitorPane, msg.FitEstimated(check, action)))
         if check.warn:
             self._app().notify(
                 safe_line(check.message),
@@ -195,7 +198,8 @@ class SessionRoutes:
     def _lifecycle_done(self, report: msg.ModelLoaded | msg.ModelUnloaded, note: str) -> None:
         """(Worker thread.) The strip shows the report, a note says it, the lists change."""
         app = self._app()
-        app.post_message(Deliver(MemoryStrip, report))
+        for shows_reports in (MemoryStrip, MonitorPane):
+            app.post_message(Deliver(shows_reports, report))
         app.notify(note, markup=False, timeout=4)
         self._refresh(catalog=False)
 
@@ -318,7 +322,8 @@ class SessionRoutes:
                 self._fit_warning(event.fit, "load")
                 app.post_message(Deliver(ChatPane, msg.ChatStatus(f"loading {event.entry.id}…")))
             elif isinstance(event, Loaded):
-                app.post_message(Deliver(MemoryStrip, msg.ModelLoaded(event.report)))
+                for shows_reports in (MemoryStrip, MonitorPane):
+                    app.post_message(Deliver(shows_reports, msg.ModelLoaded(event.report)))
                 self._refresh(catalog=False)
             elif isinstance(event, Sending):
                 app.post_message(Deliver(ChatPane, msg.ChatStatus(f"sending to {event.model}…")))
@@ -355,6 +360,7 @@ class SessionRoutes:
             app.chat = None
         self.deliver(ChatPane, message.message)
         if isinstance(message.message, msg.ChatFinished):
+            self.deliver(MonitorPane, message.message)  # the first request after a load allocates the KV cache
             record = message.message.result.record
             self.deliver(MemoryStrip, msg.StreamStats(record.decode_tps or 0.0, record.ttft_ms, streaming=False))
 
