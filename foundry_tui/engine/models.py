@@ -71,7 +71,11 @@ class ModelsSnapshot:
 
     @property
     def loaded_ids(self) -> list[str]:
-        return [m.id for m in self.loaded or ()]
+        """What is loaded: the backend's list, or — where it has none (a plain OpenAI server serves what it lists)
+        — the models the catalog marks loaded, so a title and the catalog's ✓ never disagree."""
+        if self.loaded is not None:
+            return [m.id for m in self.loaded]
+        return [m.id for m in self.all_models() if m.loaded]
 
 
 @dataclass(frozen=True)

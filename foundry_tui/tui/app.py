@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 from foundry_tui import paths
 from foundry_tui.backends.base import Backend
 from foundry_tui.config import Settings
+from foundry_tui.engine import units
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.prompts import shipped_prompt_sets
@@ -32,16 +33,18 @@ from foundry_tui.tui.messages import (
     RefreshRequested,
     UnloadRequested,
 )
-from foundry_tui.tui.panes.base import Pane
+from foundry_tui.tui.panes.base import Pane, is_text_input
 from foundry_tui.tui.panes.bench import BenchPane
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.catalog import CatalogPane
 from foundry_tui.tui.panes.chat import ChatDefaults, ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.routes import ChatRun
+from foundry_tui.tui.widgets.catalog_table import fit
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 TABS = ("catalog", "cache", "chat", "monitor", "bench")
+WIDE_TITLE_AT = 120  # columns from which the title names the backend and every loaded model in full
 KEEP_S = 3600.0  # the Monitor pane's "all": the last hour at 4 Hz
 
 
@@ -54,6 +57,12 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         Binding("3", "show_tab('chat')", "Chat", show=False),
         Binding("4", "show_tab('monitor')", "Monitor", show=False),
         Binding("5", "show_tab('bench')", "Benchmark", show=False),
+        # The same from anywhere, text inputs included (there a plain digit is text).
+        *(
+            Binding(f"alt+{n}", f"show_tab('{tab}')", tab.title(), show=False, priority=True)
+            for n, tab in enumerate(("catalog", "cache", "chat", "monitor", "bench"), start=1)
+        ),
+        Binding("escape", "leave_input", "Leave input", show=False),
         Binding("l", "load_selected", "Load"),
         Binding("i", "import_model", "Import"),
         Binding("u", "unload_selected", "Unload"),
@@ -143,10 +152,25 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         self.session.close()
 
     def update_subtitle(self) -> None:
+        """Backend · state · what is loaded (the same list the catalog marks ✓); short enough for 80 columns."""
         label = self.snapshot.backend.label if self.snapshot.backend else self._default_label()
-        loaded = ", ".join(self.snapshot.loaded_ids) or "none"
+        loaded = self.snapshot.loaded_ids
         state = {"starting": "starting…", "ready": "ready", "failed": "runtime failed"}.get(self.backend_state, "")
-        self.sub_title = f"{label} · {state} · loaded: {loaded}"
+        if self.size.width >= WIDE_TITLE_AT:
+            self.sub_title = f"{label} · {state} · loaded: {', '.join(loaded) or 'none'}"
+            return
+        short_label = "in-process" if label.endswith("(in-process)") else label
+        if not loaded:
+            what = "none loaded"
+        elif len(loaded) == 1:
+            what = f"loaded: {fit(loaded[0], 26, middle=True)}"
+        else:
+            what = units.count(len(loaded), "model") + " loaded"
+        parts = [fit(short_label, 22, middle=True), "" if state == "ready" else state, what]  # ready: the norm
+        self.sub_title = " · ".join(part for part in parts if part)
+
+    def on_resize(self) -> None:
+        self.update_subtitle()
 
     def _default_label(self) -> str:
         return self.settings.endpoint or "Foundry Local (in-process)"
@@ -187,7 +211,20 @@ class FoundryTuiApp(BenchRoutes, App[None]):
 
     def _focus_pane(self, tab: str) -> None:
         for pane in self.main_screen.query(f"#{tab} Pane").results(Pane):
-            pane.focus_pane()
+            pane.focus_pane(primary=True)
+
+    def action_leave_input(self) -> None:
+        """Esc in a text input (when the pane has no use for it): the keyboard goes to the pane's next widget, where
+        single keys are commands again."""
+        focused = self.focused
+        if not is_text_input(focused):
+            return
+        for pane in focused.ancestors if focused is not None else ():
+            if isinstance(pane, Pane):
+                target = pane.leave_target()
+                if target is not None:
+                    target.focus()
+                return
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -1,6 +1,10 @@
 """What every pane repeats: which tab it is, where the keyboard goes when it is shown, its status line, and telling
 the app which model is highlighted in it.
 
+The focus model (README "Keys", the `?` help): choosing a tab (1–5, alt+1…5, the palette) puts the keyboard on the
+pane's primary widget; inside a text input every key is text, alt+1…5 still switch tabs and Esc leaves the input for
+the pane's next widget (its table, list or transcript), where the pane's and the app's single keys work again.
+
 A pane is a view: it renders the data messages the app posts to it and posts intents (tui.messages) up. It never
 calls the engine session and never reaches into the app or another pane.
 """
@@ -10,12 +14,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.widget import Widget
-from textual.widgets import Static, Tabs
+from textual.widgets import Input, Static, Tabs, TextArea
 
 from foundry_tui.tui.messages import ModelSelected
 from foundry_tui.tui.widgets.literal import literal
 
 _UNSET = object()
+
+FOCUS_HELP = """
+**Keys and focus.** A tab's number (or alt+number, which works while typing) puts the keyboard on its main
+widget. In a text box every key is text: Esc leaves it, Enter submits. Tab / shift+Tab move between widgets.
+"""
+
+
+def is_text_input(widget: Widget | None) -> bool:
+    """Widgets where every printable key is text (the app's single-key bindings must not fire there)."""
+    return isinstance(widget, Input | TextArea)
 
 
 class Pane(Widget):
@@ -26,9 +40,22 @@ class Pane(Widget):
         super().__init__(id=id, classes=classes)
         self._posted_model: object = _UNSET
 
+    HELP = FOCUS_HELP
+
     def focus_target(self) -> Widget | None:
         """The widget that gets the keyboard when the pane is shown (None: the pane itself, if focusable)."""
         return None
+
+    def leave_target(self) -> Widget | None:
+        """Where Esc from a text input goes: the primary widget when it is not itself a text input, else the first
+        focusable widget of the pane that is not one."""
+        primary = self.focus_target()
+        if primary is not None and not is_text_input(primary) and primary.focusable:
+            return primary
+        for widget in self.query("*").results(Widget):
+            if widget.focusable and not is_text_input(widget):
+                return widget
+        return self if self.focusable else None
 
     def on_show(self) -> None:
         """Arriving on the tab puts the keyboard in the pane, so its keys work at once — unless the user is on the
@@ -38,13 +65,14 @@ class Pane(Widget):
             return
         self.focus_pane()
 
-    def focus_pane(self) -> None:
-        """Put the keyboard in the pane (its `focus_target`) unless it is already inside it. The app calls this when
-        a key or a command chose the tab (1–5, the palette), the tab bar included."""
+    def focus_pane(self, *, primary: bool = False) -> None:
+        """Put the keyboard in the pane (its `focus_target`) unless it is already inside it — or, with `primary`
+        (a key or a command chose the tab: 1–5, alt+1…5, the palette), on the primary widget wherever it was."""
         focused = self.app.focused
-        if focused is not None and (focused is self or self in focused.ancestors):
-            return
         target = self.focus_target() or (self if self.can_focus else None)
+        inside = focused is not None and (focused is self or self in focused.ancestors)
+        if inside and (not primary or focused is target):
+            return
         if target is not None:
             self.call_after_refresh(target.focus)
 
@@ -60,4 +88,4 @@ class Pane(Widget):
             self.post_message(ModelSelected(model_id, self.TAB))
 
 
-__all__ = ["Pane"]
+__all__ = ["FOCUS_HELP", "Pane", "is_text_input"]

@@ -67,13 +67,14 @@ class CatalogPane(Pane):
         #catalog-loading LoadingIndicator { width: 6; height: 1; min-height: 1; background: transparent; }
         #catalog-loading Label { color: $text-muted; }
         &.-loading #catalog-loading { display: block; }
-        #catalog-banner { height: auto; max-height: 4; display: none; padding: 0 1; background: $warning 15%; }
+        #catalog-banner { height: auto; max-height: 3; display: none; padding: 0 1; background: $warning 15%; }
         &.-banner #catalog-banner { display: block; }
         #catalog-empty { height: auto; display: none; padding: 1 1 0 1; color: $text-muted; }
         &.-empty #catalog-empty { display: block; }
         #catalog-body { height: 1fr; layout: vertical; }
-        #catalog-table { height: 1fr; scrollbar-size-vertical: 1; }
-        #catalog-detail { height: auto; max-height: 50%; border-top: solid $primary 50%; padding: 0 1; }
+        #catalog-table { height: 1fr; min-height: 4; scrollbar-size-vertical: 1; }
+        /* Below the table (narrow terminals) it takes what it needs, the table keeps 3 rows (80×24 shows it all). */
+        #catalog-detail { height: auto; max-height: 70%; border-top: solid $primary 50%; padding: 0 1; }
         &.-wide #catalog-body { layout: horizontal; }
         &.-wide #catalog-detail {
             width: 42; height: 1fr; max-height: 100%; border-top: none; border-left: solid $primary 50%;
@@ -204,8 +205,11 @@ class CatalogPane(Pane):
 
     def _update_status(self) -> None:
         total = len(self._models)
-        if total == 0:
-            empty = EMPTY_TEXT
+        listed = self._snapshot is not None and self._snapshot.catalog is not None  # every list has answered
+        if total == 0 and (listed or self._backend_state == "failed"):
+            empty = EMPTY_TEXT if self._backend_state != "failed" else ""
+        elif total == 0:
+            empty = ""  # still listing: the loading line says so, never a false "no models"
         elif not self._shown:
             empty = "no model matches the filter — Esc clears it"
         else:
@@ -213,7 +217,12 @@ class CatalogPane(Pane):
         self.query_one("#catalog-empty", Static).update(empty)
         self.set_class(bool(empty), "-empty")
         self.set_class(total == 0, "-no-models")
-        count = f"{len(self._shown)}/{total} models" if self._filter.active else units.count(total, "model")
+        if self._snapshot is None and self._backend_state != "failed":
+            count = "listing models…"
+        elif self._filter.active:
+            count = f"{len(self._shown)}/{units.count(total, 'model')}"
+        else:
+            count = units.count(total, "model")
         self.query_one("#catalog-status", Label).update(f"{count} · sort {SORT_LABELS[self._sort]}")
 
     def _current_id(self) -> str | None:
