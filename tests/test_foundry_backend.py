@@ -213,3 +213,43 @@ def test_chat_with_a_non_chat_model_is_refused(runtime: FoundryBackend, tiny_mod
             runtime.stream_chat("tiny-embed-generic-cpu:1", HI, ChatOptions(max_tokens=8))
     finally:
         runtime.unregister_model("tiny-embed-generic-cpu:1")
+
+
+class _Recording:
+    """The SDK's public catalog object, recording which methods were called."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self.called: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._real, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            self.called.append(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_local_lists_do_not_wait_for_the_public_catalog(runtime: FoundryBackend) -> None:
+    """The SDK fetches the public catalog inside get_cached_models / get_loaded_models (~4 s offline): while the
+    fetch is pending those calls are skipped, so a first frame lists the local models at once."""
+    import concurrent.futures
+
+    from foundry_tui.backends.base import CatalogListing
+
+    saved_future, saved_public = runtime._catalog_future, runtime._public
+    pending: concurrent.futures.Future[CatalogListing] = concurrent.futures.Future()
+    recording = _Recording(saved_public)
+    runtime._catalog_future, runtime._public = pending, recording
+    try:
+        assert TINY_ID in {e.id for e in runtime.list_cached()}
+        assert TINY_ID not in {e.id for e in runtime.list_loaded()}
+        assert recording.called == []
+        pending.set_result(CatalogListing((), "unreachable", "offline"))
+        runtime.list_cached()
+        runtime.list_loaded()
+        assert recording.called == ["get_cached_models", "get_loaded_models"]
+    finally:
+        runtime._catalog_future, runtime._public = saved_future, saved_public

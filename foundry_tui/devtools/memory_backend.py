@@ -71,6 +71,7 @@ class MemoryBackend:
     load_s: float = 0.0
     download_steps: int = 4
     download_gate: threading.Event | None = None  # when set: a download waits for it after its first step
+    catalog_gate: threading.Event | None = None  # when set: the catalog fetch waits for it (an offline fetch: ~4 s)
     fail: dict[str, str] = field(default_factory=dict)  # operation ("load", "download", …) → error message
     calls: list[str] = field(default_factory=list)  # operations in order, "load tiny:1" (for assertions)
 
@@ -103,6 +104,8 @@ class MemoryBackend:
         return dataclasses.replace(found, cached=local or found.id in self.cached, loaded=found.id in self.loaded)
 
     def list_catalog(self, *, refresh: bool = False) -> base.CatalogListing:
+        if self.catalog_gate is not None:
+            self.catalog_gate.wait(30)
         self._check("catalog")
         public = tuple(self._entry(e) for e in self.catalog) if self.catalog_state == "ok" else ()
         return base.CatalogListing(self.list_local_tuple() + public, self.catalog_state, self.catalog_reason)

@@ -3,6 +3,7 @@ catalog is unreachable) and a real local HTTP server posing as the Foundry servi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -292,6 +293,37 @@ async def test_offline_catalog_banner_and_no_false_empty_state(memory: MemoryBac
         memory.cached.clear()
         memory.loaded.clear()
         await pilot.press("r")
+        await wait_for(pilot, lambda: text(app, "#catalog-empty") == EMPTY_TEXT, "the empty state")
+
+
+@pytest.mark.anyio
+async def test_local_models_list_before_the_catalog_arrives(memory: MemoryBackend, make_app: MakeApp) -> None:
+    """The first frame lists what is on this machine; the public catalog (seconds offline) fills in later, and the
+    empty-state hint never shows while models exist — nor while the lists are still coming."""
+    memory.local = {"mine-generic-cpu:1": entry("mine-generic-cpu:1", source="local")}
+    memory.catalog_gate = gate = threading.Event()
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert text(app, "#catalog-empty") == ""  # before any list answered: no "no models yet"
+        await wait_for(pilot, lambda: "mine-generic-cpu:1" in table_ids(app), "the local model, catalog pending")
+        assert pane_of(app).has_class("-loading") and app.snapshot.catalog is None
+        assert text(app, "#catalog-empty") == ""
+        assert REMOTE not in table_ids(app)
+        gate.set()
+        await settle(pilot, app, "mine-generic-cpu:1", REMOTE)
+        assert text(app, "#catalog-empty") == ""
+
+
+@pytest.mark.anyio
+async def test_no_local_models_says_empty_only_once_everything_answered(make_app: MakeApp) -> None:
+    backend = MemoryBackend(catalog_state="unreachable", catalog_reason="offline")
+    backend.catalog_gate = gate = threading.Event()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot.backend is not None, "the first lists")
+        await pilot.pause()
+        assert text(app, "#catalog-empty") == "" and pane_of(app).has_class("-loading")
+        gate.set()
         await wait_for(pilot, lambda: text(app, "#catalog-empty") == EMPTY_TEXT, "the empty state")
 
 

@@ -36,7 +36,7 @@ from foundry_tui.tui.messages import (
     OpenChatRequested,
     RefreshRequested,
 )
-from foundry_tui.tui.panes.base import Pane
+from foundry_tui.tui.panes.base import FOCUS_HELP, Pane
 from foundry_tui.tui.widgets.catalog_table import CatalogTable, Column, cells, fit_columns
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.model_detail import Part, detail_content
@@ -93,6 +93,14 @@ class CatalogPane(Pane):
     ]
 
     TAB = "catalog"
+    HELP = (
+        """
+**Catalog.** Every model variant this runtime knows: yours (local) first, then the public catalog. Enter chats
+with a loaded model, loads a cached one, downloads the rest. `/` filters (`device:cpu`, `task:chat`, `cached`,
+`loaded`, `local`, free words).
+"""
+        + FOCUS_HELP
+    )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
