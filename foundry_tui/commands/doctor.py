@@ -12,6 +12,7 @@ from pathlib import Path
 from foundry_tui import __version__
 from foundry_tui.commands.output import print_json
 from foundry_tui.config import Settings
+from foundry_tui.engine import units
 from foundry_tui.engine.monitor.gpu import probe_nvml
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.native_logs import redirect_native_stderr
@@ -57,7 +58,10 @@ def _cache_check(settings: Settings) -> Check:
     size, files = _dir_size(cache)
     free = shutil.disk_usage(cache).free
     return Check(
-        "model cache", "ok", f"{cache}: {size / 1e6:.1f} MB in {files} files; {free / 1e9:.1f} GB free on disk"
+        "model cache",
+        "ok",
+        f"{cache}: {units.size(size / units.MB)} in {units.count(files, 'file')}; "
+        f"{units.size(free / units.MB)} free on disk",
     )
 
 
@@ -109,7 +113,7 @@ def _endpoint_checks(settings: Settings) -> list[Check]:
         info = backend.info()
         routes = info.details.get("routes", "none")
         return [
-            Check("endpoint", "ok", f"{backend.root}: {len(listing.models)} models"),
+            Check("endpoint", "ok", f"{backend.root}: {units.count(len(listing.models), 'model')}"),
             Check(
                 "management routes",
                 "ok" if info.management else "warn",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from foundry_tui.commands.output import MODEL_HEADERS, entry_dict, model_rows, print_json, table
+from foundry_tui.engine import units
 from foundry_tui.engine.models import select_models
 from foundry_tui.engine.session import Session
 from foundry_tui.text import safe_line
@@ -42,7 +43,7 @@ def run_models(session: Session, args: argparse.Namespace) -> int:
         return 0
     print(f"backend: {safe_line(info.label)}")
     if listing.state == "ok":
-        print(f"catalog: {len(catalog)} models" + (f" matching {filter_text!r}" if filter_text else ""))
+        print(f"catalog: {units.count(len(catalog), 'model')}" + (f" matching {filter_text!r}" if filter_text else ""))
     else:
         print(f"catalog: {listing.state} — {safe_line(listing.reason or 'no reason given')} (showing local models)")
     shown = catalog + local

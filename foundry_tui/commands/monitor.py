@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from foundry_tui.config import Settings
+from foundry_tui.engine import units
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.recording import Recorder, read_recording, record
 from foundry_tui.errors import BadInputError
@@ -38,7 +39,7 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
         recorder.close()
         sampler.stop()
     print(
-        f"recorded {recorder.samples} samples and {recorder.events} markers to {path}"
+        f"recorded {units.count(recorder.samples, 'sample')} and {units.count(recorder.events, 'marker')} to {path}"
         f" (server: {sampler.server.label}; GPU: {sampler.gpu_reason or 'NVML'})",
         file=sys.stderr,
     )
