@@ -4,7 +4,10 @@ an input for the pane's next widget, where single keys are commands again."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input, Markdown, SelectionList, TabbedContent
 
 from foundry_tui.tui.panes.base import Pane
@@ -138,4 +141,17 @@ async def test_help_says_how_focus_works(make_app: MakeApp) -> None:
         panel = app.screen.query_one("HelpPanel")
         await wait_for(pilot, lambda: panel.has_class("-show-help"), "the focused pane's help")
         source = panel.query_one("#widget-help", Markdown).source
-        assert "alt+number" in source and "Esc leaves it" in source
+        assert "alt+number" in source and "Esc leaves it" in source and "**Catalog.**" in source
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_help_snapshot(size: tuple[int, int], snap_compare: Any, make_app: MakeApp) -> None:
+    app = make_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the catalog")
+        await pilot.press("1", "question_mark")
+        await wait_for(pilot, lambda: app.screen.query("HelpPanel"), "the help panel")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -22,8 +22,7 @@ from foundry_tui.tui.widgets.literal import literal
 _UNSET = object()
 
 FOCUS_HELP = """
-**Keys and focus.** A tab's number (or alt+number, which works while typing) puts the keyboard on its main
-widget. In a text box every key is text: Esc leaves it, Enter submits. Tab / shift+Tab move between widgets.
+**Keys.** 1–5 or alt+number: a tab, keyboard on its main widget. In a text box keys are text: Esc leaves it.
 """
 
 

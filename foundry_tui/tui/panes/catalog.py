@@ -93,14 +93,7 @@ class CatalogPane(Pane):
     ]
 
     TAB = "catalog"
-    HELP = (
-        """
-**Catalog.** Every model variant this runtime knows: yours (local) first, then the public catalog. Enter chats
-with a loaded model, loads a cached one, downloads the rest. `/` filters (`device:cpu`, `task:chat`, `cached`,
-`loaded`, `local`, free words).
-"""
-        + FOCUS_HELP
-    )
+    HELP = FOCUS_HELP + "\n**Catalog.** Enter: chat, load or download. `/`: filter (`device:cpu`, `local`)."
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
