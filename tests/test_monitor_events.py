@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from typing import Any
@@ -9,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from foundry_tui.backends.base import DoneEvent, ErrorEvent, ModelEntry, TokenEvent
+from foundry_tui.backends.base import ChatMessage, ChatOptions, DoneEvent, ErrorEvent, ModelEntry, TokenEvent
 from foundry_tui.backends.foundry import FoundryBackend
+from foundry_tui.devtools.memory_backend import MemoryBackend, entry
 from foundry_tui.engine.downloads import DownloadQueue
 from foundry_tui.engine.events import EventLog, MonitorEvent, StreamMarker
-from foundry_tui.engine.lifecycle import ModelLifecycle
-from foundry_tui.engine.monitor import MemorySampler
+from foundry_tui.engine.lifecycle import REMOTE, ModelLifecycle
+from foundry_tui.engine.monitor import MemorySample, MemorySampler, ServerTarget
 from foundry_tui.engine.timeline import Timeline, memory_reports, model_memory_report
 from foundry_tui.errors import BackendError
 from tests.conftest import TINY_ID
@@ -60,12 +63,13 @@ def test_load_markers_bracket_the_fast_samples(runtime: FoundryBackend) -> None:
     start, end = timeline.events[0].t, timeline.events[1].t
     t = timeline.t
     inside = t[(t >= start) & (t <= end)]
-    # The bracketing samples the lifecycle takes, plus the sampler's own at 20 Hz in between.
+    # The sampler's own samples at 20 Hz inside, and the lifecycle's bracketing ones right at both ends: the one
+    # taken just before the start marker (the "before" of the report) and the one that closed the load.
     assert len(inside) >= 10, np.diff(inside)
-    assert inside[0] - start < 0.01 and end - inside[-1] < 0.01
+    assert start - t[t <= start][-1] < 0.01 and end - inside[-1] < 0.01
     assert float(np.median(np.diff(inside))) < 0.08
     before = t[t < start]
-    assert float(np.median(np.diff(before))) > 0.2  # 4 Hz outside the load
+    assert float(np.median(np.diff(before[:-1]))) > 0.2  # 4 Hz outside the load
     report = model_memory_report(timeline, TINY_ID)
     assert report is not None and report.state == "unloaded"
     assert report.load_s == pytest.approx(end - start)
@@ -78,24 +82,157 @@ def test_load_markers_bracket_the_fast_samples(runtime: FoundryBackend) -> None:
     assert report.gpu is None and report.note == ""
 
 
-class FailingLoad:
-    def load(self, model: str) -> ModelEntry:
-        raise BackendError("out of memory [bold]x[/bold]")
+# -- failed actions leave no markers; each model's own memory ---------------------------------------------------
 
 
-def test_a_failed_load_is_marked() -> None:
+def test_a_failed_load_or_unload_leaves_no_markers() -> None:
+    backend = MemoryBackend(catalog=[entry("m:1")], cached={"m:1"}, fail={"load": "out of memory [bold]x[/bold]"})
     sampler = MemorySampler()
-    lifecycle = ModelLifecycle(FailingLoad(), sampler)  # type: ignore[arg-type]
-    with pytest.raises(BackendError):
+    lifecycle = ModelLifecycle(backend, sampler)
+    with pytest.raises(BackendError, match="out of memory"):
         lifecycle.load("m:1")
-    events = sampler.events.events()
-    assert [(e.kind, e.detail) for e in events] == [
-        ("load_start", ""),
-        ("load_end", "failed: out of memory [bold]x[/bold]"),
-    ]
-    assert not sampler.is_fast
+    assert sampler.events.events() == () and not sampler.is_fast
+    assert lifecycle.memory("m:1") is None and lifecycle.rss_before_load("m:1") is None
+    assert model_memory_report(sampler.timeline(), "m:1") is None  # the Monitor shows no load that never happened
+    backend.fail = {"unload": "a session is open"}
+    lifecycle.load("m:1")
+    with pytest.raises(BackendError, match="a session is open"):
+        lifecycle.unload("m:1")
+    assert [e.kind for e in sampler.events.events()] == ["load_start", "load_end"]
     report = model_memory_report(sampler.timeline(), "m:1")
-    assert report is not None and report.state == "failed" and report.memory.before_mb is not None
+    assert report is not None and report.state == "loaded"  # still loaded, as it is
+    memory = lifecycle.memory("m:1")
+    assert memory is not None and memory.after_unload_mb is None
+
+
+class ScriptedSampler(MemorySampler):
+    """Immediate samples with the RSS figures a test scripts: `rss` for this process, `server` for the process
+    that holds the models (None: this process, the in-process runtime; NaN: not found)."""
+
+    def __init__(self, target: ServerTarget | None = None) -> None:
+        super().__init__()
+        self.rss = 100.0
+        self.server_rss = math.nan
+        self._target = target or ServerTarget("in-process", os.getpid(), "this process (in-process runtime)")
+
+    @property
+    def server(self) -> ServerTarget:
+        return self._target
+
+    def sample_now(self) -> MemorySample:
+        server = self.rss if self._target.kind == "in-process" else self.server_rss
+        return MemorySample(self.clock(), 8000.0, 16000.0, 8000.0, self.rss, server_rss_mb=server)
+
+
+class GrowingBackend(MemoryBackend):
+    """Loading a model adds `load_mb` to the scripted RSS; an unload gives back all but `residue_mb`."""
+
+    def __init__(self, sampler: ScriptedSampler, sizes: dict[str, float], residue_mb: float = 20.0) -> None:
+        super().__init__(catalog=[entry(m) for m in sizes], cached=set(sizes))
+        self.sampler, self.sizes, self.residue_mb = sampler, sizes, residue_mb
+
+    def load(self, model: str) -> ModelEntry:
+        self.sampler.rss += self.sizes[model]
+        return super().load(model)
+
+    def unload(self, model: str) -> None:
+        super().unload(model)
+        self.sampler.rss -= self.sizes[model] - self.residue_mb
+
+
+def test_each_model_gets_its_own_memory_not_the_whole_process() -> None:
+    sampler = ScriptedSampler()
+    lifecycle = ModelLifecycle(GrowingBackend(sampler, {"a:1": 250.0, "b:1": 150.0}), sampler)
+    _, a = lifecycle.load("a:1")
+    assert a.memory is not None and a.model_mb == 250.0 and a.memory.before_mb == 100.0
+    assert a.rss_after_mb == 350.0  # the raw figure stays in the report, under its own name
+    _, b = lifecycle.load("b:1")  # the second model is not charged the first one's memory
+    assert b.model_mb == 150.0 and b.rss_after_mb == 500.0
+    # Its requests: the KV cache shows up at their ends (sampled on the stream's thread when it is marked).
+    sampler.rss += 6.0
+    sampler.events.mark("stream_end", "b:1", "stop")
+    sampler.rss += 360.0
+    sampler.events.mark("stream_end", "b:1", "length")
+    sampler.events.mark("stream_end", "b:1", "error: runtime")  # a failed request: not a figure
+    sampler.events.mark("stream_end", "c:1", "stop")  # not loaded here: ignored
+    memory = lifecycle.memory("b:1")
+    assert memory is not None and memory.requests == 2
+    assert (memory.first_request_mb, memory.requests_mb) == (156.0, 516.0)
+    unload = lifecycle.unload("b:1")
+    assert unload.model_residue_mb == 20.0 + 366.0  # the runtime kept the KV cache and 20 MB
+    assert unload.memory is not None and unload.memory.after_unload_mb == 866.0 - 130.0
+    assert lifecycle.memory("a:1") is not None and lifecycle.memory("a:1").requests == 0  # type: ignore[union-attr]
+
+
+def test_an_endpoint_models_memory_is_its_servers() -> None:
+    sampler = ScriptedSampler(ServerTarget("local", 4242, "local server pid 4242"))
+    backend = MemoryBackend(catalog=[entry("m:1")], cached={"m:1"})
+    lifecycle = ModelLifecycle(backend, sampler)
+    sampler.server_rss = 1000.0
+
+    def load(model: str) -> ModelEntry:
+        sampler.server_rss += 700.0  # the server grows; this client does not
+        return MemoryBackend.load(backend, model)
+
+    backend.load = load  # type: ignore[method-assign]
+    _, report = lifecycle.load("m:1")
+    assert report.rss_delta_mb == 0.0 and report.model_mb == 700.0
+    assert report.memory is not None and report.memory.holder == "local server pid 4242"
+
+
+def test_a_remote_models_memory_is_not_measurable() -> None:
+    sampler = ScriptedSampler(ServerTarget("remote", None, "remote — not measurable", "http://10.0.0.9:8080"))
+    lifecycle = ModelLifecycle(MemoryBackend(catalog=[entry("m:1")], cached={"m:1"}), sampler)
+    _, report = lifecycle.load("m:1")
+    assert report.model_mb is None and report.memory is not None
+    assert report.memory.note == REMOTE == "remote — not measurable"
+    sampler.events.mark("stream_end", "m:1", "stop")
+    unload = lifecycle.unload("m:1")
+    assert unload.model_residue_mb is None and unload.residue_mb is not None  # the client's own figure stays raw
+
+
+@pytest.mark.runtime
+def test_the_tiny_models_memory_is_a_part_of_the_process(runtime: FoundryBackend) -> None:
+    sampler = MemorySampler()
+    lifecycle = ModelLifecycle(runtime, sampler)
+    _, report = lifecycle.load(TINY_ID)
+    try:
+        assert report.memory is not None and report.model_mb is not None
+        # In-process the model's memory is this process's growth over its load, not the whole RSS (the tiny
+        # model's is close to nothing once the runtime is warm in this test session).
+        assert report.model_mb == pytest.approx(report.rss_delta_mb)
+        assert abs(report.model_mb) < report.rss_after_mb / 2
+        stream = runtime.stream_chat(TINY_ID, [ChatMessage("user", "hi")], ChatOptions(max_tokens=8))
+        marker = StreamMarker(sampler.events, TINY_ID)
+        for event in stream:
+            marker(event)
+        memory = lifecycle.memory(TINY_ID)
+        assert memory is not None and memory.requests == 1 and memory.first_request_mb is not None
+        assert memory.first_request_mb >= report.model_mb - 2
+    finally:
+        unload = lifecycle.unload(TINY_ID)
+    assert unload.model_residue_mb is not None
+
+
+def test_steady_stops_before_the_first_request_and_requests_are_figures() -> None:
+    t = np.arange(0.0, 12.0, 0.25)
+    rss = np.select([t <= 1.0, t < 4.6, t < 9.0], [100.0, 350.0, 710.0], 400.0)  # KV cache from 4.6 s
+    events = (
+        MonitorEvent(1.0, "load_start", "m"),
+        MonitorEvent(1.5, "load_end", "m"),
+        MonitorEvent(5.0, "first_token", "m"),  # the request began before: its cache is in the samples from 4.6
+        MonitorEvent(5.3, "stream_end", "m", "stop"),
+        MonitorEvent(7.0, "stream_end", "m", "error: runtime"),
+        MonitorEvent(9.0, "unload_start", "m"),
+        MonitorEvent(9.2, "unload_end", "m"),
+    )
+    report = model_memory_report(Timeline({"t": t, "server_rss": rss}, events), "m")
+    assert report is not None
+    memory = report.memory
+    assert memory.steady_mb == 350.0  # up to 0.5 s before the first token: the KV cache is not "steady"
+    assert (memory.load_delta_mb, memory.peak_delta_mb) == (250.0, 250.0)
+    assert memory.after_first_request_mb == 710.0 and memory.requests_delta_mb == 610.0
+    assert memory.residue_mb == 300.0
 
 
 def fixture_timeline() -> Timeline:

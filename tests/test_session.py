@@ -115,7 +115,7 @@ def test_a_failed_load_raises_and_an_unknown_model_is_bad_input(session: Session
     backend.fail["load"] = "out of memory"
     with pytest.raises(BackendError, match="out of memory"):
         session.chat(CACHED, [ChatMessage("user", "hi")], session.chat_options())
-    assert [e.detail for e in session.sampler.events.events() if e.kind == "load_end"] == ["failed: out of memory"]
+    assert session.sampler.events.events() == ()  # a failed load leaves no markers
     with pytest.raises(ModelNotFoundError):
         session.chat("nope", [ChatMessage("user", "hi")], session.chat_options())
 

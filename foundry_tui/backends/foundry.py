@@ -34,6 +34,7 @@ from foundry_tui.backends.base import (
     Usage,
 )
 from foundry_tui.backends.foundry_errors import CANCELLED, map_sdk_error, strip_native_prefix
+from foundry_tui.backends.genai_config import read_genai_config
 from foundry_tui.backends.local_models import (
     CHAT_TASKS,
     validate_model_dir,
@@ -323,14 +324,19 @@ class FoundryBackend:
                 variant_ids = tuple(v.id for v in model.variants)
             except self._fl.FoundryLocalException:
                 variant_ids = (info.id,)
+        device = str(runtime.device_type) if runtime and runtime.device_type else None
+        provider = (runtime.execution_provider or None) if runtime else None
+        config = read_genai_config(path, scan_model=False) if path and not (device and provider) else None
+        if config is not None:  # a registered (BYOM) model has no runtime info: its genai_config names the provider
+            device, provider = device or config.device, provider or config.execution_provider
         return ModelEntry(
             id=info.id,
             alias=info.alias,
             source=source,
             display_name=info.display_name,
             variants=variant_ids,
-            device=str(runtime.device_type) if runtime and runtime.device_type else None,
-            execution_provider=(runtime.execution_provider or None) if runtime else None,
+            device=device,
+            execution_provider=provider,
             size_mb=info.file_size_mb if info.file_size_mb else _dir_size_mb(path) if source == "local" else None,
             license=info.license,
             task=info.task,

@@ -18,8 +18,8 @@ from foundry_tui.config import Settings
 from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, EventCallback
 from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, TokenCallback, run_chat
 from foundry_tui.engine.downloads import DownloadJob, DownloadQueue
-from foundry_tui.engine.fit import FitCheck, check_fit
-from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle, UnloadReport
+from foundry_tui.engine.fit import FitCheck, check_fit, estimate_for
+from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle, ModelMemory, UnloadReport
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.engine.monitor import MemorySampler, is_local_endpoint
 from foundry_tui.engine.registration import suggest_model_id
@@ -131,7 +131,8 @@ class Session:
         return self.backend.resolve(model)
 
     def fit(self, model: str | ModelEntry) -> FitCheck:
-        """Will it fit in RAM / VRAM now? A warning with the numbers, never a refusal (engine.fit)."""
+        """Will it fit in RAM / VRAM now? A warning with the numbers, never a refusal (engine.fit): files + KV
+        cache + runtime from the model's genai_config.json when it is on disk, else the size rule."""
         entry = model if isinstance(model, ModelEntry) else self.resolve(model)
         endpoint = self.settings.endpoint
         if endpoint and not is_local_endpoint(endpoint):
@@ -140,7 +141,15 @@ class Session:
         if sample is None:  # nobody runs the sampler's thread (the CLI): read the machine once, GPUs included
             self.sampler.open_gpus()
             sample = self.sampler.sample_now()
-        return check_fit(entry, sample, endpoint=endpoint, gpu_reason=self.sampler.gpu_reason)
+        # In-process, the runtime's own set-up is paid by the first load in the process.
+        warm = not endpoint and self._lifecycle is not None and self._lifecycle.loaded_before
+        estimate = estimate_for(entry, runtime_warm=warm)
+        return check_fit(entry, sample, endpoint=endpoint, gpu_reason=self.sampler.gpu_reason, estimate=estimate)
+
+    def model_memory(self, model: str) -> ModelMemory | None:
+        """The model's own memory since its latest load through this session (before, after load, after its
+        requests, after unload); None when no load of it was seen."""
+        return self.lifecycle.memory(model)
 
     def load(self, model: str) -> tuple[ModelEntry, LoadReport]:
         """Load through the lifecycle: markers around the call, 20 Hz sampling while it runs."""

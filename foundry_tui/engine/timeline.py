@@ -16,6 +16,7 @@ import numpy as np
 from foundry_tui.engine.events import MonitorEvent
 
 STEADY_AFTER_S = 5.0  # "steady after load": median over this long after the load ended (or until the unload)
+REQUEST_GUARD_S = 0.5  # "steady" ends this long before a first request's first token (its KV cache comes first)
 AFTER_UNLOAD_S = 2.0  # "after unload": median over the sample taken at the unload's end and this long after it
 MODEL_SERIES = "server_rss"  # the model's memory lives in the server process (this process when in-process)
 
@@ -130,15 +131,32 @@ class MemoryFigures:
 
     before_mb: float | None  # the last sample at or before the load started
     peak_load_mb: float | None  # the highest sample between load start and load end
-    steady_mb: float | None  # median after the load (STEADY_AFTER_S, or until the unload began)
+    steady_mb: float | None  # median after the load (STEADY_AFTER_S, the unload or its first request cut it short)
     after_unload_mb: float | None  # median from the unload's end over AFTER_UNLOAD_S
     residue_mb: float | None  # after unload − before: what the unload did not give back
+    after_first_request_mb: float | None = None  # the first sample at or after its first request's end
+    after_requests_mb: float | None = None  # the most among the first samples at or after each request's end
+
+    def _own(self, value: float | None) -> float | None:
+        return None if value is None or self.before_mb is None else value - self.before_mb
 
     @property
     def load_delta_mb(self) -> float | None:
-        if self.steady_mb is None or self.before_mb is None:
-            return None
-        return self.steady_mb - self.before_mb
+        """The model's own memory after the load: steady − before."""
+        return self._own(self.steady_mb)
+
+    @property
+    def peak_delta_mb(self) -> float | None:
+        return self._own(self.peak_load_mb)
+
+    @property
+    def first_request_delta_mb(self) -> float | None:
+        return self._own(self.after_first_request_mb)
+
+    @property
+    def requests_delta_mb(self) -> float | None:
+        """The model's own memory with its requests' KV cache: after requests − before."""
+        return self._own(self.after_requests_mb)
 
 
 @dataclass(frozen=True)
@@ -161,15 +179,22 @@ def _median(values: np.ndarray, lo: int, hi: int) -> float | None:
     return float(np.median(chunk)) if len(chunk) else None
 
 
-def _figures(
-    t: np.ndarray,
-    values: np.ndarray,
-    load_start: float,
-    load_end: float | None,
-    unload_start: float | None,
-    unload_end: float | None,
-    next_load: float | None,
-) -> MemoryFigures:
+@dataclass(frozen=True)
+class _Cycle:
+    """One load cycle's markers (times on the timeline's clock)."""
+
+    load_start: float
+    load_end: float | None
+    unload_start: float | None
+    unload_end: float | None
+    next_load: float | None
+    first_token: float | None  # of its first request after the load
+    request_ends: tuple[float, ...]  # stream ends of its requests, from the load to the unload
+
+
+def _figures(t: np.ndarray, values: np.ndarray, cycle: _Cycle) -> MemoryFigures:
+    load_start, load_end, unload_start = cycle.load_start, cycle.load_end, cycle.unload_start
+    unload_end, next_load = cycle.unload_end, cycle.next_load
     if not np.isfinite(values).any():
         return MemoryFigures(None, None, None, None, None)
     i_before = int(np.searchsorted(t, load_start, side="right")) - 1
@@ -186,8 +211,17 @@ def _figures(
         stop = load_end + STEADY_AFTER_S
         if unload_start is not None:
             stop = min(stop, unload_start)
-        lo = int(np.searchsorted(t, load_end, side="right"))
-        steady = _median(values, lo, int(np.searchsorted(t, stop, side="right")))
+        if cycle.first_token is not None:
+            stop = min(stop, cycle.first_token - REQUEST_GUARD_S)
+        lo = max(0, int(np.searchsorted(t, load_end, side="right")) - 1)  # the sample that closed the load
+        steady = _median(values, lo, max(lo + 1, int(np.searchsorted(t, stop, side="right"))))
+    after_requests: list[float] = []
+    for end in cycle.request_ends:
+        i = int(np.searchsorted(t, end, side="left"))
+        while i < len(t) and not np.isfinite(values[i]):
+            i += 1
+        if i < len(t) and (unload_start is None or t[i] <= unload_start):
+            after_requests.append(float(values[i]))
     after = None
     if unload_end is not None:
         stop = unload_end + AFTER_UNLOAD_S
@@ -196,7 +230,9 @@ def _figures(
         lo = max(0, int(np.searchsorted(t, unload_end, side="right")) - 1)  # the sample that closed the unload
         after = _median(values, lo, int(np.searchsorted(t, stop, side="right")))
     residue = None if after is None or before is None else after - before
-    return MemoryFigures(before, peak, steady, after, residue)
+    first = after_requests[0] if after_requests else None
+    most = max(after_requests) if after_requests else None
+    return MemoryFigures(before, peak, steady, after, residue, first, most)
 
 
 def model_memory_report(timeline: Timeline, model: str) -> ModelMemoryReport | None:
@@ -223,16 +259,20 @@ def model_memory_report(timeline: Timeline, model: str) -> ModelMemoryReport | N
         state = "unloaded"
     else:
         state = "loaded"
-    bounds = (
+    requests_until = unload_start.t if unload_start else math.inf
+    mine = [e for e in events if e.model == model and end is not None and end.t <= e.t <= requests_until]
+    cycle = _Cycle(
         start.t,
         end.t if end else None,
         unload_start.t if unload_start else None,
         unload_end.t if unload_end else None,
         next_load,
+        next((e.t for e in mine if e.kind == "first_token"), None),
+        tuple(e.t for e in mine if e.kind == "stream_end" and not e.detail.startswith("error")),
     )
     t = timeline.t
-    memory = _figures(t, timeline.get(MODEL_SERIES), *bounds)
-    gpu = _figures(t, timeline.gpu_total_used(), *bounds) if timeline.gpu_indices() else None
+    memory = _figures(t, timeline.get(MODEL_SERIES), cycle)
+    gpu = _figures(t, timeline.gpu_total_used(), cycle) if timeline.gpu_indices() else None
     note = "" if timeline.has(MODEL_SERIES) else f"server memory not measurable ({timeline.server or 'unknown'})"
     return ModelMemoryReport(model, state, (end.t - start.t) if end else None, memory, gpu, note)
 
@@ -249,6 +289,7 @@ def memory_reports(timeline: Timeline) -> list[ModelMemoryReport]:
 
 __all__ = [
     "AFTER_UNLOAD_S",
+    "REQUEST_GUARD_S",
     "STEADY_AFTER_S",
     "MemoryFigures",
     "ModelMemoryReport",

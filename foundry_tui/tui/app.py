@@ -189,13 +189,13 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         if self.selected_model:
             self.post_message(LoadRequested(self.selected_model))
         else:
-            self.notify("Select a model first (Catalog, Cache or Chat).", severity="warning")
+            self.notify("Select a model first (Catalog, Cache, Chat or Monitor).", severity="warning")
 
     def action_unload_selected(self) -> None:
         if self.selected_model:
             self.post_message(UnloadRequested(self.selected_model))
         else:
-            self.notify("Select a model first (Catalog, Cache or Chat).", severity="warning")
+            self.notify("Select a model first (Catalog, Cache, Chat or Monitor).", severity="warning")
 
     # -- navigation and help ---------------------------------------------------------------------------------
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from foundry_tui.engine.monitor import GpuMemory, MemorySample, MemorySampler
 from foundry_tui.engine.monitor.gpu import NO_DEVICES
+from foundry_tui.engine.monitor.sampler import sample_row
 
 FIXED_SAMPLE = MemorySample(
     t=0.0,
@@ -18,12 +21,15 @@ FIXED_SAMPLE = MemorySample(
 
 
 class FixedSampler(MemorySampler):
-    """Always reports `sample` (and a flat history of it); `start`/`stop` do nothing."""
+    """Always reports `sample` (and a flat history of it); `start`/`stop` do nothing. With `record`, each immediate
+    sample (the lifecycle's, around loads and at the ends of requests) also goes into the timeline, stamped now,
+    with the server's RSS equal to this process's (the in-process runtime)."""
 
-    def __init__(self, sample: MemorySample = FIXED_SAMPLE, *, points: int = 8) -> None:
+    def __init__(self, sample: MemorySample = FIXED_SAMPLE, *, points: int = 8, record: bool = False) -> None:
         super().__init__()
         self._fixed = sample
         self._points = points
+        self._record = record
 
     @property
     def gpu_reason(self) -> str | None:
@@ -35,8 +41,19 @@ class FixedSampler(MemorySampler):
     def stop(self) -> None:
         pass
 
+    def grow(self, mb: float) -> None:
+        """This process's RSS changes by `mb` from now on (a load, a KV cache, an unload)."""
+        rss = self._fixed.process_rss_mb + mb
+        self._fixed = dataclasses.replace(self._fixed, process_rss_mb=rss, ram_used_mb=self._fixed.ram_used_mb + mb)
+
     def sample_now(self) -> MemorySample:
-        return self._fixed
+        if not self._record:
+            return self._fixed
+        sample = dataclasses.replace(self._fixed, t=self.clock(), server_rss_mb=self._fixed.process_rss_mb)
+        with self._lock:
+            self._rings.push(sample_row(sample))
+            self._samples += 1
+        return sample
 
     def latest(self) -> MemorySample | None:
         return self._fixed

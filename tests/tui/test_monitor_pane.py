@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,22 +11,24 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TabbedContent
+from textual.widgets import Input, Label, OptionList, Static, TabbedContent
 
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.config import Settings
 from foundry_tui.devtools.memory_backend import MemoryBackend, entry
+from foundry_tui.engine.fit import FitCheck, FitEstimate
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.recording import read_recording
 from foundry_tui.tui.app import FoundryTuiApp
-from foundry_tui.tui.messages import DownloadRequested, LoadRequested, UnloadRequested
+from foundry_tui.tui.messages import DownloadRequested, FitEstimated, LoadRequested, UnloadRequested
 from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.replay import ReplayApp
 from foundry_tui.tui.widgets.timeline_chart import TimelineChart, bucket_max
 from tests.conftest import TINY_ID
-from tests.tui.conftest import CACHED, MakeApp
-from tests.tui.helpers import settle, wait_for
+from tests.tui.conftest import CACHED, MakeApp, memory_catalog
+from tests.tui.fixed_sampler import FixedSampler
+from tests.tui.helpers import screen_text, settle, wait_for
 from tests.tui.monitor_fixture import MODEL_A, MODEL_B, write_fixture
 
 FIXTURE_NAME = "session.jsonl"  # shown in the status line: keep it fixed for the snapshots
@@ -69,9 +72,30 @@ async def gpu_chart_drawn(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+def terminal_lines(app: Any) -> list[str]:
+    """What the terminal shows, line by line, as plain text (the compositor's lines: the SVG splits text in runs)."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
+
+
+def model_lines(app: Any) -> list[str]:
+    """The per-model table's rows as shown (each a model's lines, joined by newlines)."""
+    models = app.query_one("#monitor-models", OptionList)
+    if not models.display:
+        return []
+    return [str(models.get_option_at_index(i).prompt) for i in range(models.option_count)]
+
+
 def model_state(app: Any) -> str | None:
-    rows = table_rows(app, "#monitor-models-text")
-    return rows[0][1] if rows and len(rows[0]) > 1 else None
+    rows = model_lines(app)
+    found = re.search(r"\b(loading|loaded|unloaded|failed)\b", rows[0]) if rows else None
+    return found.group(1) if found else None
+
+
+def estimated(size_mb: float = 900.0, kv_mb: float = 200.0) -> FitEstimated:
+    """The estimate the app delivers before a load (here for the fixture's first model)."""
+    est = FitEstimate("genai_config", size_mb, kv_mb, 14.0, "fp16, 4096 tokens")
+    message = f"{MODEL_A} fits in RAM: needs {est.total_mb:.0f} MB ({est.describe()}), 22.8 GB available of 32.0 GB"
+    return FitEstimated(FitCheck(MODEL_A, True, "RAM", size_mb, est.total_mb, 23347.0, message, est), "load")
 
 
 # -- replay ----------------------------------------------------------------------------------------------------
@@ -81,6 +105,8 @@ def model_state(app: Any) -> str | None:
 def test_replay_snapshot(size: tuple[int, int], snap_compare: Any, fixture_file: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("z", "z")  # the whole recording
+        pilot.app.query_one(MonitorPane).post_message(estimated())  # as the app delivers it before a load
+        await wait_for(pilot, lambda: "est 1.09 GB" in screen_text(pilot) or "1.09 GB" in screen_text(pilot))
         await gpu_chart_drawn(pilot)
 
     assert snap_compare(replay_app(fixture_file), terminal_size=size, run_before=run_before)
@@ -127,23 +153,19 @@ def test_replay_keys_zoom_and_pause(fixture_file: Path) -> None:
         procs = table_rows(app, "#monitor-procs")
         assert procs[0][:5] == ["this process", "1.27 GB", "1.23 GB", "3%", "1.27 GB"]  # peak in the last minute
         assert procs[1][0] == "server: this process (in-process runtime)"
-        models = table_rows(app, "#monitor-models-text")
-        assert models[0] == [
-            MODEL_A,
-            "unloaded",
-            "3.00 s",
-            "300 MB",
-            "1.35 GB",
-            "1.07 GB",
-            "500 MB",
-            "+200 MB",
-            "512 MB",
-            "+0 MB",
-        ]
-        assert models[1][:3] == [MODEL_B, "loaded", "2.00 s"] and models[1][6:8] == ["–", "–"]
-        # Keyboard only: tab reaches the (scrollable) model table; the pane's keys still work from there.
-        await pilot.press("tab")
-        assert app.focused is not None and app.focused.id == "monitor-models"
+        # Each model's own memory: growth since right before its load (no estimates in a recording).
+        head = str(app.query_one("#monitor-models-head", Static).render()).splitlines()
+        assert head[0] == "model · state" and head[1].split() == [
+            "load", "peak", "steady", "after", "req", "residue", "GPU", "peak", "GPU", "resid."
+        ]  # fmt: skip
+        a, b = (row.splitlines() for row in model_lines(app))
+        assert a[0] == f"{MODEL_A} · unloaded"
+        assert " ".join(a[1].split()) == "3.00 s +1.06 GB +800 MB +800 MB +200 MB +0 MB +0 MB"
+        assert b[0] == f"{MODEL_B} · loaded" and b[1].split()[:4] == ["2.00", "s", "+800", "MB"]
+        assert pane.highlighted_model == MODEL_B  # the latest load: what `l` / `u` act on
+        # Keyboard only: the pane's keys work from the model list (where arrows pick the model).
+        await pilot.press("up")
+        assert pane.highlighted_model == MODEL_A
         await pilot.press("z")
         assert pane.zoom_label == "5 min"
 
@@ -214,10 +236,10 @@ def test_live_load_and_unload_show_up(runtime: FoundryBackend, tmp_path: Path) -
         assert "L" in app.query_one("#chart-rss", TimelineChart).plain_lines[-1]
         app.post_message(UnloadRequested(TINY_ID))
         await wait_for(pilot, lambda: model_state(app) == "unloaded")
-        row = table_rows(app, "#monitor-models-text")[0]
-        assert row[0] == TINY_ID and row[3].endswith(("MB", "GB")) and row[7][0] in "+−"
-        procs = table_rows(app, "#monitor-procs")
-        assert procs[0][0] == "this process" and procs[0][1].endswith(("MB", "GB"))
+        row = model_lines(app)[0]
+        assert row.startswith(TINY_ID) and re.search(r"[+−]\d+ [KM]B", row)  # its own figures, signed (tiny)
+        assert "before load: tiny-generic-cpu:1 fits in RAM: needs" in text(app, "#monitor-fit")
+        assert "(fp32, grows with the sequence, up to 512 tokens)" in text(app, "#monitor-fit")
 
     run(app, body, size=(120, 40))
 
@@ -238,8 +260,8 @@ def test_fit_warning_names_the_numbers(memory: MemoryBackend, make_app: MakeApp)
         assert warnings == [
             (
                 "Before download: may not fit",
-                "huge-generic-cpu:1 may not fit in RAM: needs 47.4 GB (39.1 GB × 1.2 + 512 MB headroom),"
-                " 24.0 GB available of 32.0 GB",
+                "huge-generic-cpu:1 may not fit in RAM: needs 47.4 GB (size-based: 39.1 GB × 1.2 + 512 MB "
+                "headroom), 24.0 GB available of 32.0 GB",
             )
         ]
 
@@ -272,3 +294,111 @@ def test_chat_marks_load_first_token_and_stream_end(make_app: MakeApp) -> None:
         await settle(pilot)
 
     run(app, body)
+
+
+# -- the live app at 80×24: the model's own figures, the estimate and its error, l / u from the table ------------
+
+
+class GrowingMemory(MemoryBackend):
+    """The in-memory backend with a memory footprint: a load adds `load_mb` to the sampler's RSS, the first chat
+    `kv_mb` (the KV cache), an unload gives back all but `residue_mb` (as the runtime does)."""
+
+    def __init__(self, sampler: FixedSampler, load_mb: float, kv_mb: float, residue_mb: float) -> None:
+        base = memory_catalog()
+        super().__init__(catalog=base.catalog, cached=base.cached, loaded=base.loaded, label=base.label)
+        self.sampler, self.load_mb, self.kv_mb, self.residue_mb = sampler, load_mb, kv_mb, residue_mb
+        self.chats = 0
+
+    def load(self, model: str) -> Any:
+        if model not in self.loaded:
+            self.sampler.grow(self.load_mb)
+        return super().load(model)
+
+    def stream_chat(self, model: str, messages: Any, options: Any) -> Any:
+        self.chats += 1
+        if self.chats == 1:
+            self.sampler.grow(self.kv_mb)
+        return super().stream_chat(model, messages, options)
+
+    def unload(self, model: str) -> None:
+        super().unload(model)
+        self.sampler.grow(-(self.load_mb + (self.kv_mb if self.chats else 0.0) - self.residue_mb))
+
+
+def growing_app(tmp_path: Path, smol_dir: Path | None = None) -> tuple[FoundryTuiApp, GrowingMemory]:
+    sampler = FixedSampler(record=True)
+    backend = GrowingMemory(sampler, load_mb=248.0, kv_mb=368.0, residue_mb=68.0)
+    if smol_dir is not None:  # CACHED on disk with SmolLM2's genai_config: the estimate is 632 MB
+        backend.catalog = [dataclasses.replace(e, path=str(smol_dir)) if e.id == CACHED else e for e in backend.catalog]
+    app = FoundryTuiApp(Settings(data_dir=tmp_path / "app"), backend=backend, sampler=sampler)
+    app.animation_level = "none"
+    return app, backend
+
+
+def test_l_and_u_act_on_the_model_highlighted_in_the_monitor(tmp_path: Path) -> None:
+    app, backend = growing_app(tmp_path)
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.backend_state == "ready", "the backend")
+        app.post_message(LoadRequested(CACHED))
+        await wait_for(pilot, lambda: CACHED in backend.loaded, "the load")
+        await pilot.press("4")
+        pane = app.query_one(MonitorPane)
+        await wait_for(pilot, lambda: pane.highlighted_model == CACHED and app.selected_model == CACHED)
+        assert str(app.query_one("#lifecycle", Label).render()) == "load 0.00 s · +248 MB"  # not the whole RSS
+        await pilot.press("u")
+        await wait_for(pilot, lambda: CACHED not in backend.loaded, "the unload from the Monitor")
+        await wait_for(pilot, lambda: model_state(app) == "unloaded")
+        screen = "\n".join(terminal_lines(app))
+        # At 80×24 the model's figures are on screen: load time, peak, steady, residue (no sideways scrolling).
+        assert re.search(r"load +peak +steady +vs est +after req +vs est +residue", screen)
+        assert f"{CACHED} · unloaded" in screen
+        figures = model_lines(app)[0].splitlines()[1].split()
+        assert figures[:6] == ["0.00", "s", "+248", "MB", "+248", "MB"] and figures[-2:] == ["+68", "MB"]
+        assert "+68 MB" in screen  # the residue
+        # The strip says it in short at 80 columns (the model's own figure), the whole line in its tooltip.
+        strip = app.query_one("#lifecycle", Label)
+        assert str(strip.render()) == "residue +68 MB" and strip.tooltip == f"{CACHED}: residue +68 MB"
+        await pilot.press("l")
+        await wait_for(pilot, lambda: CACHED in backend.loaded, "the load from the Monitor")
+        assert not [n for n in app._notifications if "Select a model first" in n.message]
+        await settle(pilot)
+
+    run(app, body, size=(80, 24))
+
+
+def test_the_estimate_and_its_error_after_load_and_after_the_first_request(tmp_path: Path) -> None:
+    from tests.test_fit import SMOL_FILES_MB
+    from tests.test_genai_config import smollm2_like
+
+    smol = smollm2_like(tmp_path / "smol")
+    with (smol / "model.onnx.data").open("wb") as fh:
+        fh.truncate(int(SMOL_FILES_MB * 2**20) - (smol / "genai_config.json").stat().st_size)
+    app, _ = growing_app(tmp_path, smol)
+
+    async def body(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: app.backend_state == "ready", "the backend")
+        await pilot.press("3")
+        chat = app.query_one(ChatPane)
+        await wait_for(pilot, lambda: chat.model is not None)
+        chat.use_model(CACHED)  # not loaded: the chat loads it first, after the fit estimate
+        app.query_one("#prompt", Input).value = "hi"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: chat.last_reply, "the reply")
+        await app.run_action("show_tab('monitor')")  # the prompt has the keyboard: "4" would be typed
+        await wait_for(pilot, lambda: app.query_one("#tabs", TabbedContent).active == "monitor")
+        shown = model_lines
+        await wait_for(pilot, lambda: "+616 MB" in "".join(shown(app)) and shown(app)[0].count("\n") == 1)
+        name, figures = model_lines(app)[0].splitlines()
+        assert name == f"{CACHED} · loaded · est 632 MB"  # files 258 + KV cache 360 + runtime 14
+        # steady +248 MB against 272 MB expected after the load: +10 %; after the request +616 MB against 632: +3 %
+        assert figures.split() == ["0.00", "s", "+248", "MB", "+248", "MB", "+10%", "+616", "MB", "+3%", "–"]
+        head = str(app.query_one("#monitor-models-head", Static).render()).splitlines()
+        assert head[1].split() == ["load", "peak", "steady", "vs", "est", "after", "req", "vs", "est", "residue"]
+        fit = text(app, "#monitor-fit")
+        assert fit.startswith(f"before load: {CACHED} fits in RAM: needs 632 MB (files 258 MB + KV cache 360 MB")
+        screen = "\n".join(terminal_lines(app))
+        assert "+616 MB" in screen and "+3%" in screen and "+10%" in screen
+        await settle(pilot)
+
+    run(app, body, size=(80, 24))

@@ -1,27 +1,39 @@
-"""Monitor pane: memory timelines with event markers, per-process figures and per-model memory reports.
+"""Monitor pane: per-model memory reports first, then memory timelines with event markers and per-process figures.
 
-It only renders: every number comes from a `TimelineSource` (the app's live sampler, or a replayed recording)
-and from engine.timeline (peaks, per-model reports). `z` cycles the window (1 min / 5 min / all), `p` pauses the
+It only renders: every number comes from a `TimelineSource` (the app's live sampler, or a replayed recording),
+from engine.timeline (peaks, per-model reports) and from the fit estimates the app delivers (`FitEstimated`).
+The per-model table lists each model's own memory (growth since right before its load) and the estimate's error;
+its highlighted row is the model `l` / `u` act on while the tab is shown. Layout follows the size: the table fits
+the width (one line per model when it can, else a name line and figure lines), and the charts give up height first,
+then the legend and the per-process table are left out. `z` cycles the window (1 min / 5 min / all), `p` pauses the
 view (sampling goes on). Model names and labels from a recording are untrusted and shown literally.
+
+Size: the pane keeps its pure table formatting (per-process rows, the per-model table's reflow) beside it, as
+functions the tests call directly; they could move to a widget module of their own.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from foundry_tui.engine import metrics as m
 from foundry_tui.engine import units
 from foundry_tui.engine.events import MARKER_GLYPHS
+from foundry_tui.engine.fit import FitCheck, estimate_error_pct
 from foundry_tui.engine.metrics import Metric, gpu_key
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline, TimelineSource, memory_reports
 from foundry_tui.text import safe_line
+from foundry_tui.tui.messages import ChatFinished, FitEstimated, ModelLoaded, ModelUnloaded
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.timeline_chart import TimelineChart
@@ -32,10 +44,12 @@ REFRESH_S = 0.25
 REDRAW_EVERY_S = {"1 min": 0.25, "5 min": 0.5, "all": 1.0}
 LEGEND = "markers: L/l load · U/u unload · F first token · S stream end · D/d download (start/end)"
 PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
-# before: at load start · peak: during the load · steady: after it · after: after the unload · residue: after − before
-MODEL_COLUMNS = ("model", "state", "load", "before", "peak", "steady", "after", "residue")
-GPU_MODEL_COLUMNS = ("GPU peak", "GPU resid.")
+# The model's own memory, as growth since right before its load: peak during the load, steady after it, after its
+# requests (the KV cache), and residue after the unload; "vs est" is the estimate's error for the figure before it.
+FIGURE_COLUMNS = ("load", "peak", "steady", "vs est", "after req", "vs est", "residue")
+GPU_FIGURE_COLUMNS = ("GPU peak", "GPU resid.")
 EMPTY_MODELS = "per-model memory: nothing loaded yet (load a model: peak during load, steady after, residue)"
+CHART_ROWS = 4  # a chart's comfortable height: title, two plot rows, markers (3 is its minimum)
 
 
 # -- formatting (pure) -------------------------------------------------------------------------------------------
@@ -103,30 +117,99 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
     return rows
 
 
-def report_cells(report: ModelMemoryReport, with_gpu: bool) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class ModelRow:
+    """One model's cells: its name and state, the estimate, and FIGURE_COLUMNS (+ GPU_FIGURE_COLUMNS)."""
+
+    model: str
+    state: str
+    estimate: str  # the estimate's total
+    figures: tuple[str, ...]
+    note: str = ""  # why its memory is not measurable (it replaces the estimate)
+
+
+def report_row(report: ModelMemoryReport, check: FitCheck | None, with_gpu: bool) -> ModelRow:
+    """The model's own memory (growth since its load) and the estimate's error for steady and after requests."""
     memory = report.memory
-    cells: tuple[str, ...] = (
-        safe_line(report.model, 60),
-        report.state,
-        "–" if report.load_s is None else f"{report.load_s:.2f} s",
-        units.size(memory.before_mb),
-        units.size(memory.peak_load_mb),
-        units.size(memory.steady_mb),
-        units.size(memory.after_unload_mb),
+    est = check.estimate if check else None
+    steady_err = estimate_error_pct(est.load_mb if est else None, memory.load_delta_mb)
+    requests_err = estimate_error_pct(est.total_mb if est else None, memory.requests_delta_mb)
+    figures: tuple[str, ...] = (
+        m.LOAD_TIME.fmt(report.load_s),
+        units.size(memory.peak_delta_mb, signed=True),
+        units.size(memory.load_delta_mb, signed=True),
+        m.FIT_ERROR.fmt(steady_err),
+        units.size(memory.requests_delta_mb, signed=True),
+        m.FIT_ERROR.fmt(requests_err),
         units.size(memory.residue_mb, signed=True),
     )
     if with_gpu:
         gpu = report.gpu
-        cells += (
-            units.size(gpu.peak_load_mb if gpu else None),
+        figures += (
+            units.size(gpu.peak_delta_mb if gpu else None, signed=True),
             units.size(gpu.residue_mb if gpu else None, signed=True),
         )
-    return cells
+    note = ""
+    if report.note:
+        note = "remote — not measurable" if "remote" in report.note else "memory not measurable"
+    estimate = m.FIT_ESTIMATE.fmt(est.total_mb if est else None)
+    return ModelRow(safe_line(report.model, 200), report.state, estimate, figures, note)
+
+
+def _crop(text: str, width: int) -> str:
+    """Shorten in the middle: model ids differ at both ends (`…-generic-cpu:1`)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def model_table(rows: list[ModelRow], headers: tuple[str, ...], width: int) -> tuple[list[str], list[list[str]]]:
+    """(header lines, lines of each row) within `width`: one line per model when everything fits with the model
+    name at ≥ 24 columns; else a name line (model · state · est) and the figures packed under it."""
+    widths = [max(len(h), *(len(r.figures[i]) for r in rows)) for i, h in enumerate(headers)]
+    state_w = max(len("state"), *(len(r.state) for r in rows))
+    with_est = any(r.note or r.estimate != units.MISSING for r in rows)  # a replay has no estimates
+    est_w = max(len("estimate"), *(len(r.note or r.estimate) for r in rows)) if with_est else -2
+    rest = sum(w + 2 for w in widths) + state_w + 2 + est_w + 2
+    name_w = min(max(len("model"), *(len(r.model) for r in rows)), width - rest)
+    if name_w >= min(24, max(len(r.model) for r in rows)):
+
+        def line(name: str, state: str, cells: tuple[str, ...], est: str) -> str:
+            figures = "".join("  " + c.rjust(w) for c, w in zip(cells, widths, strict=True))
+            last = f"  {est.rjust(est_w)}" if with_est else ""
+            return f"{_crop(name, name_w).ljust(name_w)}  {state.ljust(state_w)}{figures}{last}"
+
+        return [line("model", "state", headers, "estimate")], [
+            [line(r.model, r.state, r.figures, r.note or r.estimate)] for r in rows
+        ]
+    groups: list[list[int]] = [[]]  # the figure columns packed into lines of `width`, indented by 2
+    used = 0
+    for index, w in enumerate(widths):
+        if groups[-1] and used + 2 + w > width:
+            groups.append([])
+            used = 0
+        groups[-1].append(index)
+        used += 2 + w
+
+    def packed(cells: tuple[str, ...]) -> list[str]:
+        return ["".join("  " + cells[i].rjust(widths[i]) for i in group) for group in groups]
+
+    header = ["model · state · estimate" if with_est else "model · state", *packed(headers)]
+    out = []
+    for row in rows:
+        extra = row.note or ("" if row.estimate == units.MISSING else f"est {row.estimate}")
+        tail = f" · {row.state}" + (f" · {extra}" if extra else "")
+        name = _crop(row.model, max(8, width - len(tail)))
+        out.append([(name + tail)[:width], *packed(row.figures)])
+    return header, out
 
 
 def text_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int | None) -> list[str]:
     """Aligned columns; numbers align right. With a `width`, the first column (names) shrinks with an ellipsis
-    to fit; without, lines are as long as they need (the container scrolls sideways)."""
+    to fit; without, lines are as long as they need."""
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
     if width is None:
         width = sum(widths) + 2 * (len(widths) - 1)
@@ -141,11 +224,11 @@ def text_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int
     return [line(headers), *(line(row) for row in rows)]
 
 
-def table_text(lines: list[str]) -> Text:
+def table_text(lines: list[str], header_lines: int = 1) -> Text:
     """The header bold, the rows plain; Text is never parsed as markup."""
     text = Text(no_wrap=True, overflow="crop")
     for index, line in enumerate(lines):
-        text.append(line, style="bold" if index == 0 else "")
+        text.append(line, style="bold" if index < header_lines else "")
         if index < len(lines) - 1:
             text.append("\n")
     return text
@@ -166,18 +249,21 @@ class MonitorPane(Pane, can_focus=True):
     DEFAULT_CSS = """
     MonitorPane { layout: vertical; height: 1fr; }
     MonitorPane #monitor-status { height: 1; color: $text-muted; }
-    MonitorPane #monitor-charts { height: 1fr; min-height: 6; }
+    MonitorPane #monitor-models-head { height: auto; }
+    MonitorPane #monitor-models { height: auto; border: none; padding: 0; scrollbar-size-vertical: 1; }
+    MonitorPane #monitor-models:focus { border: none; }
+    MonitorPane #monitor-fit { height: 1; color: $text-muted; }
+    MonitorPane #monitor-charts { height: 1fr; min-height: 3; }
     MonitorPane #monitor-legend { height: 1; color: $text-muted; }
     MonitorPane #monitor-events { height: 1; color: $text-muted; }
     MonitorPane #monitor-procs { height: auto; }
-    MonitorPane #monitor-models { height: auto; max-height: 6; overflow-x: auto; scrollbar-size-horizontal: 0; }
-    MonitorPane #monitor-models:focus { background-tint: $foreground 5%; }
-    MonitorPane #monitor-models-text { height: auto; width: auto; }
     """
 
     BINDINGS = [
         Binding("z", "zoom", "Zoom"),
         Binding("p", "pause", "Pause"),
+        Binding("up", "pick(-1)", "Previous model", show=False),  # from the pane itself: the list's own keys
+        Binding("down", "pick(1)", "Next model", show=False),  # take over when it has the focus
     ]
 
     TAB = "monitor"
@@ -192,6 +278,9 @@ class MonitorPane(Pane, can_focus=True):
         self._gpu_charts: list[int] = []
         self._texts: dict[str, str] = {}
         self._drawn_at = 0.0
+        self._estimates: dict[str, FitCheck] = {}  # model id → the latest fit estimate made before its load
+        self._rows: list[tuple[str, str]] = []  # (model id, its option's text) as shown in the model list
+        self._layout: tuple[int, ...] = ()
 
     @property
     def source(self) -> TimelineSource:
@@ -205,8 +294,17 @@ class MonitorPane(Pane, can_focus=True):
     def paused(self) -> bool:
         return self._paused is not None
 
+    @property
+    def highlighted_model(self) -> str | None:
+        models = self.query_one("#monitor-models", OptionList)
+        option = models.highlighted_option if models.option_count else None
+        return option.id if option is not None else None
+
     def compose(self) -> ComposeResult:
         yield Static("", id="monitor-status", markup=False)
+        yield Static(EMPTY_MODELS, id="monitor-models-head", markup=False)
+        yield OptionList(id="monitor-models", markup=False, compact=True)
+        yield Static("", id="monitor-fit", markup=False)
         with Vertical(id="monitor-charts"):
             yield TimelineChart(id="chart-ram")
             yield TimelineChart(id="chart-rss")
@@ -214,11 +312,11 @@ class MonitorPane(Pane, can_focus=True):
         yield Static(LEGEND, id="monitor-legend", markup=False)
         yield Static("", id="monitor-events", markup=False)
         yield Static("", id="monitor-procs", markup=False)
-        with VerticalScroll(id="monitor-models", can_focus=True):  # arrows scroll it: many models, wide rows
-            yield Static("", id="monitor-models-text", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#chart-server").display = False
+        self.query_one("#monitor-models").display = False
+        self.query_one("#monitor-fit").display = False
         self.set_interval(REFRESH_S, self._tick)
         self.refresh_view()
 
@@ -226,11 +324,41 @@ class MonitorPane(Pane, can_focus=True):
         super().on_show()
         self.refresh_view()
 
+    def focus_target(self) -> Widget | None:
+        models = self.query_one("#monitor-models", OptionList)
+        return models if models.display else None
+
+    # -- what the app delivers -------------------------------------------------------------------------------
+
+    def on_fit_estimated(self, message: FitEstimated) -> None:
+        self._estimates[message.check.model] = message.check
+        self.refresh_view()
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.refresh_view()
+
+    def on_model_unloaded(self, message: ModelUnloaded) -> None:
+        self.refresh_view()
+
+    def on_chat_finished(self, message: ChatFinished) -> None:
+        self.refresh_view()  # its end was sampled: the KV cache shows in "after req"
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self.select_model(event.option.id)
+        self._fit_line()
+
     # -- actions ---------------------------------------------------------------------------------------------
 
     def action_zoom(self) -> None:
         self._zoom = (self._zoom + 1) % len(ZOOMS)
         self.refresh_view()
+
+    def action_pick(self, step: int) -> None:
+        models = self.query_one("#monitor-models", OptionList)
+        if models.option_count:
+            index = models.highlighted if models.highlighted is not None else models.option_count - 1
+            models.highlighted = min(max(index + step, 0), models.option_count - 1)
 
     def action_pause(self) -> None:
         self._paused = None if self._paused is not None else self.source.timeline()
@@ -254,12 +382,13 @@ class MonitorPane(Pane, can_focus=True):
         view = full.window(seconds)
         span = chart_span(view, seconds)
         markers = [(e.t, MARKER_GLYPHS.get(e.kind, "?")) for e in view.events]
+        width = max(self.size.width, 40)
         self._status(full)
+        self._reports(full, width)
         self._charts(view, span, markers)
         self._events_line(view)
-        width = max(self.size.width, 40)
         self._set_table("#monitor-procs", text_table(PROC_COLUMNS, process_rows(view), width))
-        self._reports(full, width)
+        self._reflow()
 
     def _status(self, full: Timeline) -> None:
         source = self.source
@@ -282,16 +411,20 @@ class MonitorPane(Pane, can_focus=True):
 
     def _charts(self, view: Timeline, span: tuple[float, float], markers: list[tuple[float, str]]) -> None:
         t = view.t
-        ram_title = (
-            f"RAM used {now(view, m.RAM_USED)} of {now(view, m.RAM_TOTAL)} · peak {peak(view, m.RAM_USED)}"
-            f" · available {now(view, m.RAM_AVAILABLE)} · swap {now(view, m.SWAP_USED)} of {now(view, m.SWAP_TOTAL)}"
-            f" · CPU {now(view, m.CPU_SYSTEM)}"
-        )
+        ram_title = [
+            f"RAM used {now(view, m.RAM_USED)} of {now(view, m.RAM_TOTAL)}",
+            f"peak {peak(view, m.RAM_USED)}",
+            f"available {now(view, m.RAM_AVAILABLE)}",
+            f"CPU {now(view, m.CPU_SYSTEM)}",
+            f"swap {now(view, m.SWAP_USED)} of {now(view, m.SWAP_TOTAL)}",
+        ]
         self.query_one("#chart-ram", TimelineChart).show(ram_title, t, view.get(m.RAM_USED.key), span, markers, axis_mb)
-        rss_title = (
-            f"RSS this process {now(view, m.PROCESS_RSS)} · peak {peak(view, m.PROCESS_RSS)}"
-            f" · USS {now(view, m.PROCESS_USS)} · CPU {now(view, m.CPU_PROCESS)}"
-        )
+        rss_title = [
+            f"RSS this process {now(view, m.PROCESS_RSS)}",
+            f"peak {peak(view, m.PROCESS_RSS)}",
+            f"USS {now(view, m.PROCESS_USS)}",
+            f"CPU {now(view, m.CPU_PROCESS)}",
+        ]
         self.query_one("#chart-rss", TimelineChart).show(
             rss_title, t, view.get(m.PROCESS_RSS.key), span, markers, axis_mb
         )
@@ -300,10 +433,11 @@ class MonitorPane(Pane, can_focus=True):
         if server_chart.display != separate:
             server_chart.display = separate
         if separate:
-            server_title = (
-                f"RSS server {safe_line(view.server, 50)} {now(view, m.SERVER_RSS)}"
-                f" · peak {peak(view, m.SERVER_RSS)} · CPU {now(view, m.SERVER_CPU)}"
-            )
+            server_title = [
+                f"RSS server {safe_line(view.server, 50)} {now(view, m.SERVER_RSS)}",
+                f"peak {peak(view, m.SERVER_RSS)}",
+                f"CPU {now(view, m.SERVER_CPU)}",
+            ]
             server_chart.show(server_title, t, view.get(m.SERVER_RSS.key), span, markers, axis_mb)
         for index in view.gpu_indices():
             if index not in self._gpu_charts:
@@ -325,9 +459,7 @@ class MonitorPane(Pane, can_focus=True):
         if len(finite) >= 2:
             extras.append(f"{(finite[-1] - finite[0]) / 1000:.2f} kJ in window")
         used, total = now(view, m.GPU_USED, index), now(view, m.GPU_TOTAL, index)
-        title = " · ".join(
-            [f"GPU{index} {name} used {used} of {total}", f"peak {peak(view, m.GPU_USED, index)}", *extras]
-        )
+        title = [f"GPU{index} {name} used {used} of {total}", f"peak {peak(view, m.GPU_USED, index)}", *extras]
         chart = self.query_one(f"#chart-gpu{index}", TimelineChart)
         chart.show(title, view.t, view.get(gpu_key(index, m.GPU_USED)), span, markers, axis_mb)
 
@@ -345,13 +477,75 @@ class MonitorPane(Pane, can_focus=True):
 
     def _reports(self, full: Timeline, width: int) -> None:
         reports = memory_reports(full)
+        models = self.query_one("#monitor-models", OptionList)
         if not reports:
-            self._set_table("#monitor-models-text", [EMPTY_MODELS], header=False)
+            self._set_table("#monitor-models-head", [EMPTY_MODELS], header_lines=0)
+            models.display = False
+            self._rows = []
             return
         with_gpu = bool(full.gpu_indices())
-        columns = MODEL_COLUMNS + (GPU_MODEL_COLUMNS if with_gpu else ())
-        rows = [report_cells(report, with_gpu) for report in reports]
-        self._set_table("#monitor-models-text", text_table(columns, rows, None))
+        headers = FIGURE_COLUMNS + (GPU_FIGURE_COLUMNS if with_gpu else ())
+        rows = [report_row(r, self._estimates.get(r.model), with_gpu) for r in reports]
+        if not any(r.model in self._estimates for r in reports):  # a replay, or loads from before this session
+            keep = [i for i, h in enumerate(headers) if h != "vs est"]
+            headers = tuple(headers[i] for i in keep)
+            rows = [replace(r, figures=tuple(r.figures[i] for i in keep)) for r in rows]
+        header, lines = model_table(rows, headers, width - 1)  # a column for the list's scrollbar
+        self._set_table("#monitor-models-head", header, header_lines=len(header))
+        new = [(r.model, "\n".join(text)) for r, text in zip(reports, lines, strict=True)]
+        if new != self._rows:
+            self._update_options(models, new)
+        models.display = True
+        self._fit_line()
+
+    def _update_options(self, models: OptionList, new: list[tuple[str, str]]) -> None:
+        if [model for model, _ in new] == [model for model, _ in self._rows]:
+            for index, ((_, text), (_, old)) in enumerate(zip(new, self._rows, strict=True)):
+                if text != old:
+                    models.replace_option_prompt_at_index(index, Text(text, no_wrap=True, overflow="crop"))
+        else:
+            keep = self.highlighted_model
+            models.set_options(Option(Text(text, no_wrap=True, overflow="crop"), id=model) for model, text in new)
+            ids = [model for model, _ in new]
+            models.highlighted = ids.index(keep) if keep in ids else len(ids) - 1  # else the latest load
+        self._rows = new
+
+    def _fit_line(self) -> None:
+        """The highlighted model's fit estimate, as the one line the fit check wrote (it names the numbers)."""
+        model = self.highlighted_model
+        check = self._estimates.get(model) if model else None
+        line = self.query_one("#monitor-fit", Static)
+        shown = check is not None and bool(check.message)
+        if line.display != shown:
+            line.display = shown
+        if check is not None:
+            self._set_text("#monitor-fit", f"before load: {check.message}")
+
+    def _reflow(self) -> None:
+        """Charts give up height first (to 3 rows each), then the legend, then the per-process table; the model
+        list scrolls only when even that leaves it too little room."""
+        height = self.size.height
+        models = self.query_one("#monitor-models", OptionList)
+        charts = [c for c in self.query(TimelineChart) if c.display]
+        head = self._texts.get("#monitor-models-head", "").count("\n") + 1
+        fit = 1 if self.query_one("#monitor-fit").display else 0
+        fixed = 1 + head + fit + 1  # status, table head, fit line, events
+        per_row = self._rows[0][1].count("\n") + 1 if self._rows else 0
+        wanted = per_row * len(self._rows)
+        room = max(per_row, height - fixed - 3 * len(charts))
+        listed = min(wanted, room) if models.display else 0
+        left = height - fixed - listed
+        procs = self._texts.get("#monitor-procs", "").count("\n") + 1
+        show_procs = left - procs >= CHART_ROWS * len(charts)
+        show_legend = left - procs * show_procs - 1 >= CHART_ROWS * len(charts)
+        layout = (listed, show_procs, show_legend)
+        if layout == self._layout:
+            return
+        self._layout = layout
+        if models.display:
+            models.styles.height = listed
+        self.query_one("#monitor-procs").display = show_procs
+        self.query_one("#monitor-legend").display = show_legend
 
     def _set_text(self, selector: str, text: str) -> None:
         """One-line statics: repaint only when the text changed, and never relayout the screen for it."""
@@ -359,18 +553,22 @@ class MonitorPane(Pane, can_focus=True):
             self._texts[selector] = text
             self.query_one(selector, Static).update(literal(text), layout=False)
 
-    def _set_table(self, selector: str, lines: list[str], *, header: bool = True) -> None:
+    def _set_table(self, selector: str, lines: list[str], *, header_lines: int = 1) -> None:
         """A text table (cheaper to repaint than a DataTable at 4 Hz); only when its text changed."""
         key = "\n".join(lines)
         old = self._texts.get(selector)
         if old != key:
             self._texts[selector] = key
-            relayout = old is None or old.count("\n") != key.count("\n")  # a row came or went
-            content = table_text(lines) if header else Text(key, no_wrap=True)
-            self.query_one(selector, Static).update(content, layout=relayout)
+            static = self.query_one(selector, Static)
+            static.update(table_text(lines, header_lines), layout=False)
+            if old is None or old.count("\n") != key.count("\n"):  # a row came or went
+                # An explicit height: Textual's partial relayout can keep an auto height's old value.
+                static.styles.height = len(lines)
 
     def on_resize(self) -> None:
-        self.refresh_view()
+        self._layout = ()
+        # After this layout pass: a relayout asked for inside it (the table's new height) would be lost.
+        self.call_after_refresh(self.refresh_view)
 
 
-__all__ = ["ZOOMS", "MonitorPane", "process_rows", "report_cells"]
+__all__ = ["ZOOMS", "ModelRow", "MonitorPane", "model_table", "process_rows", "report_row"]

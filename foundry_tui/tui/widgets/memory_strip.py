@@ -1,7 +1,8 @@
 """The always-visible strip: RAM, this process, GPU memory, the stream's token rate and TTFT, last load/unload.
 
 It only renders: memory from the engine's sampler (read twice a second), the rest from the data messages the app
-posts to it (`StreamStats`, `ModelLoaded`, `ModelUnloaded`).
+posts to it (`StreamStats`, `ModelLoaded`, `ModelUnloaded`). The last load or unload shows the model's own memory
+(growth since right before its load, in the process that holds it), never this process's RSS under its name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from textual.widgets import Label, Sparkline
 
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
+from foundry_tui.text import safe_line
 from foundry_tui.tui.messages import ModelLoaded, ModelUnloaded, StreamStats
 
 RATE_POINTS = 180  # ~1 minute of stream updates at 3 Hz
@@ -43,6 +45,7 @@ class MemoryStrip(Widget):
         self._sampler = sampler
         self._refresh_s = refresh_s
         self._rates: list[float] = []
+        self._last: tuple[str, str] | None = None  # the last load/unload: (model, its figures)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="memory-row"):
@@ -109,11 +112,35 @@ class MemoryStrip(Widget):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         report = message.report
-        delta = units.size(report.rss_delta_mb, signed=True)
-        self._set("#lifecycle", f"loaded {report.model} in {metrics.LOAD_TIME.fmt(report.load_s)}, RSS {delta}")
+        memory = report.memory
+        own = memory.note if memory and memory.note else units.size(report.model_mb, signed=True)
+        self._lifecycle(report.model, f"load {metrics.LOAD_TIME.fmt(report.load_s)} · {own}")
 
     def on_model_unloaded(self, message: ModelUnloaded) -> None:
         report = message.report
-        kept = units.size(report.residue_mb, signed=True)
-        residue = "" if report.residue_mb is None else f", kept {kept} vs before load"
-        self._set("#lifecycle", f"unloaded {report.model}: RSS {units.size(report.rss_after_mb)}{residue}")
+        memory = report.memory
+        if memory is not None and memory.note:
+            self._lifecycle(report.model, f"unloaded · {memory.note}")
+        elif report.model_residue_mb is None:
+            self._lifecycle(report.model, "unloaded")
+        else:
+            self._lifecycle(report.model, f"residue {units.size(report.model_residue_mb, signed=True)}")
+
+    def _lifecycle(self, model: str, figures: str) -> None:
+        """The last load or unload: the model's own figures, with its name in front when the label has room (at 80
+        columns it has ~30); the whole line is the tooltip."""
+        self._last = (safe_line(model, 120), figures)
+        self._show_lifecycle()
+
+    def _show_lifecycle(self) -> None:
+        if self._last is None:
+            return
+        model, figures = self._last
+        label = self.query_one("#lifecycle", Label)
+        whole = f"{model}: {figures}"
+        self._set("#lifecycle", whole if len(whole) <= label.size.width - 1 else figures)
+        if label.tooltip != whole:
+            label.tooltip = whole
+
+    def on_resize(self) -> None:
+        self._show_lifecycle()

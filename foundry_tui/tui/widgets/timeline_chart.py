@@ -43,6 +43,16 @@ def bucket_max(t: np.ndarray, values: np.ndarray, t0: float, t1: float, columns:
     return out
 
 
+def fit_title(parts: Sequence[str], width: int) -> str:
+    """The first part, then as many of the others as fit in `width`, joined by " · " (nothing cut mid-figure)."""
+    out = parts[0] if parts else ""
+    for part in parts[1:]:
+        if len(out) + 3 + len(part) > width:
+            break
+        out += " · " + part
+    return out
+
+
 def scale_for(values: np.ndarray) -> tuple[float, float] | None:
     """A lower and upper bound that leave room around the data (a flat line sits mid-height)."""
     finite = values[np.isfinite(values)]
@@ -72,7 +82,7 @@ class TimelineChart(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._title = ""
+        self._title: tuple[str, ...] = ()
         self._t = np.empty(0)
         self._values = np.empty(0)
         self._span = (0.0, 1.0)
@@ -84,15 +94,17 @@ class TimelineChart(Widget):
 
     def show(
         self,
-        title: str,
+        title: str | Sequence[str],
         t: np.ndarray,
         values: np.ndarray,
         span: tuple[float, float],
         markers: Sequence[tuple[float, str]],
         fmt: Callable[[float], str],
     ) -> None:
-        """New data: `span` is the time range (t0, t1) the width covers; markers are (time, glyph)."""
-        self._title, self._t, self._values, self._span, self._markers, self._fmt = title, t, values, span, markers, fmt
+        """New data: `span` is the time range (t0, t1) the width covers; markers are (time, glyph). A title given
+        as parts keeps the first and as many of the rest as the width holds."""
+        self._title = (title,) if isinstance(title, str) else tuple(title)
+        self._t, self._values, self._span, self._markers, self._fmt = t, values, span, markers, fmt
         old = self._strips if self._built_for == (self.size.width, self.size.height) else None
         self._strips = None
         if old is None or not self.size.area:
@@ -130,7 +142,8 @@ class TimelineChart(Widget):
         if width <= 0 or height <= 0:
             return []
         title_style, bar, axis, marker, rule = self._styles()
-        strips = [Strip([Segment(self._title[:width].ljust(width), title_style)], width)]
+        title = fit_title(self._title, width)
+        strips = [Strip([Segment(title[:width].ljust(width), title_style)], width)]
         rows = max(height - 2, 0)
         columns = max(width - AXIS_WIDTH, 0)
         t0, t1 = self._span
@@ -197,4 +210,4 @@ class TimelineChart(Widget):
         self._style_cache = None  # a theme change: draw again with the new colours
 
 
-__all__ = ["AXIS_WIDTH", "TimelineChart", "bucket_max", "scale_for"]
+__all__ = ["AXIS_WIDTH", "TimelineChart", "bucket_max", "fit_title", "scale_for"]
