@@ -57,7 +57,7 @@ def _add_bench_flags(bench: argparse.ArgumentParser) -> None:
     add("--judge", metavar="MODEL", help="score every answer 1-5 with this model, after the measurements")
     add("--models-file", metavar="FILE", help="models.json with tags {alias: {capabilities, size_mb}}")
     add("--timeout", type=float, metavar="S", help="fail a request that has not finished after S seconds")
-    add("--out", metavar="DIR", help="where results go (default: bench-results/<date-time>)")
+    add("--out", metavar="DIR", help="where results go (default: <data dir>/bench/<date-time>, as the TUI's runs)")
     add("--baseline", metavar="FILE", help="an earlier results.json to compare against")
     add("--json", metavar="FILE", help="also write the results JSON here ('-': print it instead of the table)")
 

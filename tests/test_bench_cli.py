@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, make_tokens
 from foundry_tui.devtools.tiny_model import TINY_ANSWER, TINY_COMPLETION_TOKENS
+from foundry_tui.engine.bench.past_runs import find_runs, run_roots
+from foundry_tui.engine.units import MB
 from tests.test_cli import assert_clean, assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.runtime
@@ -200,3 +204,32 @@ def test_ctrl_c_writes_partial_results(cli_env: dict[str, str], tmp_path: Path) 
     assert 3 <= len(ok) < 200 and all(r["completion_tokens"] == 5 for r in ok)
     assert data["models"][0]["status"] == "cancelled"
     assert (out / "results.csv").exists() and "Partial results" in (out / "benchmark_report.md").read_text()
+
+
+def test_without_out_the_run_goes_where_the_tui_lists_runs(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(tiny_env, "bench", "--models", "tiny", "--rounds", "1", "--warmup", "0")
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "data" / "foundry-tui" / "bench"  # the session's results_root: <data_dir>/bench
+    (run_dir,) = [p.parent for p in root.glob("*/results.json")]
+    assert f"results: {run_dir}/results.json" in result.stderr
+    assert [r.path for r in find_runs(run_roots(root, cwd=tmp_path))] == [run_dir]  # the TUI's past runs
+    model = json.loads((run_dir / "results.json").read_text())["models"][0]
+    memory = model["memory"]
+    # In-process: the tiny model's own memory (peak − before its load), a sliver of the process's RSS.
+    assert memory["model_memory_mb"] == pytest.approx(memory["rss_peak_mb"] - memory["rss_before_load_mb"])
+    assert memory["model_memory_mb"] < 0.25 * memory["rss_peak_mb"]
+    assert "· model memory " in result.stderr and "MEMORY" in result.stdout
+
+
+def test_an_endpoint_here_is_charged_its_server_process_not_the_client(cli_env: dict[str, str], tmp_path: Path) -> None:
+    # The fake server runs in this (pytest) process and the CLI in a subprocess: a real client/server pair.
+    with FakeOpenAIServer(StreamScript(tokens=make_tokens(4))) as server:
+        result = run_cli(cli_env, "bench", "--endpoint", server.url, "--models", "fake-model", "--rounds", "1",
+                         "--warmup", "0", "--out", str(tmp_path / "out"))  # fmt: skip
+        server_rss_mb = psutil.Process().memory_info().rss / MB
+    assert result.returncode == 0, result.stderr
+    memory = json.loads((tmp_path / "out" / "results.json").read_text())["models"][0]["memory"]
+    assert memory["model_memory_note"].startswith(f"RSS peak of the server process (pid {os.getpid()} ")
+    assert memory["model_memory_mb"] == memory["server_rss_peak_mb"]
+    assert memory["model_memory_mb"] == pytest.approx(server_rss_mb, rel=0.5)  # this process, not the client
+    assert memory["rss_peak_mb"] != memory["model_memory_mb"]  # the client's RSS: kept as data only

@@ -39,6 +39,15 @@ ADDED = {
     "models[0].memory.rss_kept_after_unload_mb",
     "models[0].load.unload_s",
 }
+# Fields added since (the memory attributed to each model): null in a file written before them.
+MEMORY_ADDED = {
+    *(
+        f"models[{i}].memory.{key}"
+        for i in (0, 1)
+        for key in ("server_rss_peak_mb", "model_memory_mb", "model_memory_note")
+    ),
+    *(f"summaries[{i}].{key}" for i in range(4) for key in ("model_memory_mb", "model_memory_note")),
+}
 
 
 def v1_data() -> dict[str, Any]:
@@ -101,7 +110,7 @@ def test_v1_file_writes_back_the_same_keys_and_values() -> None:
     data = v1_data()
     out = load_results(V1).to_json()
     added = added_keys(data, out)
-    assert set(added) == ADDED and set(added.values()) == {None}  # fields are only ever added, as null
+    assert set(added) == ADDED | MEMORY_ADDED and set(added.values()) == {None}  # only ever added, as null
     assert list(out) == list(data)  # same top-level order
     again = BenchResults.from_json(json.loads(results_json_text(load_results(V1))), "again")
     assert again == load_results(V1)
@@ -109,8 +118,12 @@ def test_v1_file_writes_back_the_same_keys_and_values() -> None:
 
 def test_v1_csv_summaries_and_comparison_are_reproduced() -> None:
     results = load_results(V1)
-    assert results_csv_text(results) == (FIXTURES / "bench_results_v1.csv").read_text(encoding="utf-8")
-    assert [s.to_json() for s in build_summaries(results)] == v1_data()["summaries"]
+    # The CSV gained a last column (the model's memory): empty for a file that did not record it.
+    old_csv = (FIXTURES / "bench_results_v1.csv").read_text(encoding="utf-8").splitlines()
+    assert results_csv_text(results).splitlines() == [old_csv[0] + ",model_memory_mb"] + [f"{x}," for x in old_csv[1:]]
+    summaries = [s.to_json() for s in build_summaries(results)]
+    added = added_keys(v1_data()["summaries"], summaries, "summaries")
+    assert set(added) == {k for k in MEMORY_ADDED if k.startswith("summaries")} and set(added.values()) == {None}
     baseline = load_results(V1_BASELINE)
     assert results.comparison is not None
     comparison = compare_results(
@@ -122,8 +135,9 @@ def test_v1_csv_summaries_and_comparison_are_reproduced() -> None:
 def test_tables_write_numbers_with_their_units() -> None:
     results = load_results(V1)
     rows = summary_rows(results)
-    assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "75 MB", "–", "–", "1 MB", "–"]
-    assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "125198.3 tok/s", "6.0", "86 MB",
+    # MEMORY is the model's own: a file written before it was recorded has none (never the process's 75 MB).
+    assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "–", "–", "–", "1 MB", "–"]
+    assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "125198.3 tok/s", "6.0", "–",
                        "0.01 s", "50%", "1 MB", "MIT"]  # fmt: skip
     assert throughput_rows(results)[2][3:6] == ["402.99 req/s", "2418.0 tok/s", "2.13 ms"]
     assert results.comparison is not None
@@ -133,7 +147,7 @@ def test_tables_write_numbers_with_their_units() -> None:
     report = markdown_report(results)
     assert (
         "| tiny-generic-cpu:1 | stream | 1 | 1.56 ms |" in report
-        and "| 75 MB | 84 MB | 86 MB | 86 MB | +11 MB |" in report
+        and "| tiny-generic-cpu:1 | – | – | 75 MB | 84 MB | 86 MB | 86 MB | +11 MB | – |" in report
     )
     assert "## Against the baseline" in report and "Partial results" not in report
 

@@ -1,6 +1,7 @@
 """`bench` and `compare`: the headless benchmark over the engine (foundry_tui.engine.bench) and run comparison.
 
-Progress goes to stderr, the summary table to stdout, files to --out. Exit codes: 0 every model measured without
+Progress goes to stderr, the summary table to stdout, files to --out (default: the session's results root, where
+the TUI's runs go too, so its past runs list them). Exit codes: 0 every model measured without
 error, 1 some model failed (the others are still measured), 2 bad input, 130 interrupted (partial results are
 written first). Details: docs/benchmarks.md.
 """
@@ -80,8 +81,8 @@ def config_from_args(settings: Settings, args: argparse.Namespace) -> BenchConfi
     )
 
 
-def _out_dir(args: argparse.Namespace) -> Path:
-    out = Path(args.out) if args.out else Path("bench-results") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+def _out_dir(out: Path) -> Path:
+    """`out` created and writable (bad input, exit 2, otherwise)."""
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a directory")
     try:
@@ -113,17 +114,20 @@ class Progress:
             self.index = event.index + 1
             return f"[{self.index}/{event.total}] {safe_line(event.model)}"
         if isinstance(event, events.ModelLoaded):
+            memory = _memory_text(event.model_memory_mb, event.model_memory_note)
             if event.load_s is None:
-                return f"  {event.note}"
-            delta = units.size(event.rss_after_mb - event.rss_before_mb, signed=True)
-            rss = f"RSS {units.size(event.rss_before_mb)} → {units.size(event.rss_after_mb)}, {delta}"
-            return f"  loaded in {metrics.LOAD_TIME.fmt(event.load_s)} ({rss})"
+                return f"  {event.note} · {memory}"
+            if event.in_process:  # this process holds the model: its RSS change is the load's
+                memory += f" (RSS {units.size(event.rss_before_mb)} → {units.size(event.rss_after_mb)})"
+            return f"  loaded in {metrics.LOAD_TIME.fmt(event.load_s)} · {memory}"
         if isinstance(event, events.LevelStarted):
             return f"  concurrency {event.concurrency}, {event.mode}"
         if isinstance(event, events.RequestFinished):
             return self._request_line(event)
         if isinstance(event, events.ModelFinished):
-            return f"  {event.status}{': ' + safe_line(event.error, 300) if event.error else ''}"
+            if event.error:
+                return f"  {event.status}: {safe_line(event.error, 300)}"
+            return f"  {event.status} · {_memory_text(event.model_memory_mb, event.model_memory_note)}"
         if isinstance(event, events.JudgeScored):
             score = f"{event.score}/5" if event.score is not None else f"no score ({event.note})"
             return f"  judge: {safe_line(event.model)} prompt {event.prompt_index}: {score}"
@@ -150,6 +154,13 @@ class Progress:
         )
 
 
+def _memory_text(mb: float | None, note: str | None) -> str:
+    """'model memory 248 MB' or 'model memory: remote — not measurable' (engine.bench.memory)."""
+    if mb is not None:
+        return f"model memory {metrics.MODEL_MEMORY.fmt(mb)}"
+    return f"model memory: {note or units.MISSING}"
+
+
 def _write_copy(results: BenchResults, json_file: str | None) -> None:
     """--json FILE: a copy of results.json there too."""
     if not json_file or json_file == "-":
@@ -163,9 +174,11 @@ def _write_copy(results: BenchResults, json_file: str | None) -> None:
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     config = config_from_args(settings, args)
     baseline = load_results(Path(args.baseline)) if args.baseline else None
-    out_dir = _out_dir(args)
+    out_dir = _out_dir(Path(args.out)) if args.out else None
     json_file: str | None = args.json
     with open_session(settings) as session:
+        if out_dir is None:  # where the TUI's runs go, so its past runs list this one too
+            out_dir = _out_dir(session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
         if not config.models:
             config = dataclasses.replace(config, models=session.bench_models())
             config.validate()

@@ -31,7 +31,16 @@ _FORMATTERS: dict[str, Callable[[float | None], str]] = {
     "tokens": _fixed(0, "tokens"),
     "0–1": _fixed(2, ""),
     "1–5": lambda value: units.number(value, 1, "/5").replace(" /", "/"),  # 4.0/5
+    "±%": lambda value: _signed_percent(value),
 }
+
+
+def _signed_percent(value: float | None) -> str:
+    """`+3%`, `−12%` (U+2212, lines up with +): an error or a change."""
+    text = units.percent(value)
+    if text == units.MISSING or value is None:
+        return text
+    return ("+" if round(value) >= 0 else units.MINUS) + text.lstrip("-")
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ ENERGY = Metric("energy_j", "energy", "J", "energy", "lower")
 ENERGY_PER_TOKEN = Metric("j_per_token", "energy per token", "J/token", "energy-per-token", "lower")
 RUBRIC = Metric("rubric", "rubric coverage", "0–1", "rubric", "higher")
 JUDGE = Metric("judge", "judge score", "1–5", "judge", "higher")
+
+# -- the fit estimate (docs/metrics.md, Monitor) ---------------------------------------------------------------
+
+FIT_ESTIMATE = Metric("fit_estimate_mb", "fit estimate", "MB", "fit-estimate")
+FIT_ERROR = Metric("fit_error_pct", "estimate error", "±%", "fit-error")
 
 # -- the sampler's series (one per sample; recordings add the unit suffix: ram_used → ram_used_mb) -------------
 
@@ -166,9 +180,18 @@ REGISTRY: dict[str, Metric] = {
         ENERGY_PER_TOKEN,
         RUBRIC,
         JUDGE,
+        FIT_ESTIMATE,
+        FIT_ERROR,
         *SAMPLE_SERIES,
     )
 }
+
+# -- memory attributed to a model (benchmark tables and reports; engine.bench.memory) -------------------------
+
+MODEL_MEMORY = Metric("model_memory_mb", "model memory", "MB", "model-memory", "lower")
+SERVER_RSS_PEAK = Metric("server_rss_peak_mb", "server RSS peak", "MB", "server-rss-peak", "lower")
+REGISTRY.update({m.key: m for m in (MODEL_MEMORY, SERVER_RSS_PEAK)})
+
 ALL: tuple[Metric, ...] = (*REGISTRY.values(), *GPU_SERIES)
 
 

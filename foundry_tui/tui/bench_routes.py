@@ -1,5 +1,6 @@
 """How the app runs the Benchmark pane's intents: the run itself (the engine's runner through the session, which
-writes the files), its progress twice a second, opening a saved run and saving a manual score.
+writes the files), its progress twice a second, listing past runs and opening one, and saving a manual score.
+Reading results files happens on workers, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from foundry_tui.engine.bench import (
     set_annotation,
 )
 from foundry_tui.engine.bench import ModelLoaded as BenchModelLoaded
+from foundry_tui.engine.bench.past_runs import find_runs
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.text import safe_line
 from foundry_tui.tui import messages as msg
 from foundry_tui.tui.panes.bench import BenchPane
 from foundry_tui.tui.routes import Deliver, SessionRoutes
+from foundry_tui.tui.screens.past_runs import PastRunsListed, PastRunsRequested, PastRunsScreen
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 BENCH_REFRESH_S = 0.5  # the Benchmark table follows a run twice a second
@@ -121,6 +124,13 @@ class BenchRoutes(SessionRoutes):
         run = self._app().bench
         if run is not None:
             run.runner.stop()
+
+    def on_past_runs_requested(self, message: PastRunsRequested) -> None:
+        self.list_past_runs(message.roots, message.reply_to)
+
+    @work(thread=True, group="bench-files", exit_on_error=False)
+    def list_past_runs(self, roots: tuple[Path, ...], dialog: PastRunsScreen) -> None:
+        dialog.post_message(PastRunsListed(find_runs(roots)))  # every results.json is parsed: seconds for many
 
     def on_open_run_requested(self, message: msg.OpenRunRequested) -> None:
         self.open_run(message.path)

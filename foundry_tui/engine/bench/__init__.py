@@ -1,8 +1,10 @@
 """The benchmark engine, one for the CLI (`foundry-tui bench`) and the TUI's Benchmark pane. No Textual here.
 
 - config.py: BenchConfig and build_config (user input → a validated config, one-line errors)
-- runner.py: BenchRunner (models × levels × modes × rounds × prompts) and its typed progress events
+- runner.py: BenchRunner (models × levels × modes × rounds × prompts); events.py: its typed progress events
 - model_run.py: one model's part: resolving names and variants, load / unload via the lifecycle, memory timeline
+- memory.py: the memory attributed to each model (never the client's RSS under a model's name)
+- past_runs.py: the saved runs a front end can list (TUI and CLI runs under one root, and ./bench-results)
 - execute.py: one request: streamed or not, request timeout, cancellation; its RequestResult
 - judge.py: the judge run over the answers (scoring and parsing: engine.quality)
 - results.py: typed results (BenchResults …) and the results.json schema, to_json / from_json

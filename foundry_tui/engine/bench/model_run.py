@@ -2,17 +2,21 @@
 through the lifecycle, and the memory timeline sampled while each one runs.
 
 `ModelRun` is the runner's mutable state for one model; `snapshot()` gives the typed `ModelResult` (a copy) with
-what the catalog and the models file say about it and its memory peaks so far.
+what the catalog and the models file say about it, its memory peaks so far and the memory attributed to it
+(engine.bench.memory: decided at its load, counted from its timeline's peaks).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
 
 from foundry_tui.backends.base import Backend, ModelEntry
+from foundry_tui.engine.bench import memory as attribution
 from foundry_tui.engine.bench.config import BenchConfig
+from foundry_tui.engine.bench.memory import Attribution, Placement
 from foundry_tui.engine.bench.results import LoadInfo, MemoryInfo, MemoryPoint, ModelResult
 from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
@@ -29,6 +33,7 @@ class ModelRun:
     entry: ModelEntry | None = None
     tags: ModelTags | None = None
     loaded_by_us: bool = False
+    attribution: Attribution | None = None  # how its memory is counted (None: not loaded, e.g. not found)
 
     @property
     def model(self) -> str:
@@ -43,9 +48,15 @@ class ModelRun:
         if self.result.error is None:
             self.result.error, self.result.error_kind = message, kind
 
-    def snapshot(self) -> ModelResult:
+    def snapshot(self, server_label: str = "") -> ModelResult:
+        """`server_label`: the sampler's server now (the note says why a server figure is missing)."""
         entry, tags, r = self.entry, self.tags, self.result
         timeline = list(r.memory_timeline)
+        memory = with_peaks(r.memory, timeline)
+        if self.attribution is not None:
+            figure = self.attribution.figure(memory.rss_peak_mb, memory.server_rss_peak_mb)
+            note = self.attribution.note_for(figure, server_label)
+            memory = replace(memory, model_memory_mb=figure, model_memory_note=note)
         return replace(
             r,
             alias=entry.alias if entry else None,
@@ -58,16 +69,16 @@ class ModelRun:
             tags=tags,
             notes=list(r.notes),
             load=replace(r.load),
-            memory=with_peaks(r.memory, timeline),
+            memory=memory,
             memory_timeline=timeline,
             levels=[replace(level) for level in r.levels],
         )
 
 
 def with_peaks(memory: MemoryInfo, timeline: list[MemoryPoint]) -> MemoryInfo:
-    """`memory` with the largest RSS, RAM used and (per GPU) GPU memory of the timeline."""
+    """`memory` with the largest RSS, RAM used, server RSS and (per GPU) GPU memory of the timeline."""
     if not timeline:
-        return replace(memory, rss_peak_mb=None, ram_used_peak_mb=None, gpu_used_peak_mb=None)
+        return replace(memory, rss_peak_mb=None, ram_used_peak_mb=None, gpu_used_peak_mb=None, server_rss_peak_mb=None)
     gpu: list[float] | None = None
     for point in timeline:
         if point.gpu_used_mb:
@@ -77,6 +88,7 @@ def with_peaks(memory: MemoryInfo, timeline: list[MemoryPoint]) -> MemoryInfo:
         rss_peak_mb=max(p.rss_mb for p in timeline),
         ram_used_peak_mb=max(p.ram_used_mb for p in timeline),
         gpu_used_peak_mb=gpu,
+        server_rss_peak_mb=max((p.server_rss_mb for p in timeline if p.server_rss_mb is not None), default=None),
     )
 
 
@@ -130,10 +142,13 @@ def _cached_variants(backend: Backend, entry: ModelEntry) -> list[ModelEntry]:
 # -- load and unload -----------------------------------------------------------------------------------------
 
 
-def load(run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, *, managed: bool) -> LoadReport | None:
+def load(
+    run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, *, managed: bool, place: Placement
+) -> LoadReport | None:
     """Load through the lifecycle (timed, memory bracketed); not when the model is already loaded or the backend
     cannot load models (then RSS is sampled once and the load time is not measured). None: not loaded by us
-    (`run.result.load.note` says why; a failed load also fails the model)."""
+    (`run.result.load.note` says why; a failed load also fails the model). `place`: where the models live, which
+    decides how the model's memory is counted (`run.attribution`)."""
     entry = run.entry
     assert entry is not None
     memory = run.result.memory
@@ -145,19 +160,52 @@ def load(run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, *, ma
         run.result.load = LoadInfo(note=note)
         memory.rss_before_load_mb = memory.rss_after_load_mb = sample.process_rss_mb
         memory.ram_used_before_load_mb = sample.ram_used_mb
+        run.attribution = _attribution(run, lifecycle, sampler, place, rss_before_mb=None)
         return None
     try:
         loaded, report = lifecycle.load(entry.id)
     except FoundryTuiError as exc:
         run.fail(f"load failed: {exc}", getattr(exc, "kind", "load"))
         run.result.load = LoadInfo(note="load failed")
+        run.attribution = Attribution("none", attribution.NOT_LOADED)
         return None
     run.entry = loaded
     run.loaded_by_us = True
     run.result.load = LoadInfo(load_s=report.load_s)
     memory.rss_before_load_mb, memory.rss_after_load_mb = report.rss_before_mb, report.rss_after_mb
     memory.ram_used_before_load_mb, memory.ram_used_after_load_mb = report.ram_used_before_mb, report.ram_used_after_mb
+    run.attribution = _attribution(run, lifecycle, sampler, place, rss_before_mb=report.rss_before_mb)
     return report
+
+
+def _attribution(
+    run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, place: Placement, *, rss_before_mb: float | None
+) -> Attribution:
+    """`rss_before_mb`: the RSS right before the run loaded it (None: it was loaded before the run)."""
+    if place != "in-process":
+        return attribution.for_placement(place, sampler.server)
+    loaded_by_run = rss_before_mb is not None
+    earlier = None if loaded_by_run else lifecycle.rss_before_load(run.model)
+    later = [] if earlier is None else _loaded_after(lifecycle, run.model, earlier)
+    return attribution.in_process(
+        loaded_by_run=loaded_by_run, rss_before_mb=rss_before_mb, earlier_base_mb=earlier, later_loaded=later
+    )
+
+
+def _loaded_after(lifecycle: ModelLifecycle, model: str, base_mb: float) -> list[str]:
+    """Other loaded models that may have been loaded after `model` (a later pre-load RSS, or a load not seen)."""
+    try:
+        loaded = lifecycle.backend.list_loaded()
+    except FoundryTuiError:
+        return []
+    later = []
+    for entry in loaded:
+        if entry.id == model:
+            continue
+        other = lifecycle.rss_before_load(entry.id)
+        if other is None or other > base_mb:
+            later.append(entry.id)
+    return later
 
 
 def unload(run: ModelRun, lifecycle: ModelLifecycle) -> None:
@@ -180,10 +228,20 @@ def unload(run: ModelRun, lifecycle: ModelLifecycle) -> None:
 
 class MemoryTimeline:
     """Memory samples during one model's run, from the shared sampler (`latest()`; `sample_now()` only when the
-    sampler has not produced a new sample for 1.5 intervals, e.g. when it was never started)."""
+    sampler has not produced a new sample for 1.5 intervals, e.g. when it was never started). `server`: also keep
+    the server process's RSS (an endpoint on this machine)."""
 
-    def __init__(self, sampler: MemorySampler, interval_s: float, t0_mono: float, out: list[MemoryPoint]) -> None:
+    def __init__(
+        self,
+        sampler: MemorySampler,
+        interval_s: float,
+        t0_mono: float,
+        out: list[MemoryPoint],
+        *,
+        server: bool = False,
+    ) -> None:
         self._sampler = sampler
+        self._server = server
         self._interval = interval_s
         self._t0 = t0_mono
         self._out = out
@@ -197,12 +255,14 @@ class MemoryTimeline:
             if sample.t <= self._last_t:
                 return
             self._last_t = sample.t
+            server_rss = sample.server_rss_mb
             self._out.append(
                 MemoryPoint(
                     t=round(sample.t - self._t0, 3),
                     rss_mb=round(sample.process_rss_mb, 1),
                     ram_used_mb=round(sample.ram_used_mb, 1),
                     gpu_used_mb=[round(g.used_mb, 1) for g in sample.gpus] if sample.gpus else None,
+                    server_rss_mb=round(server_rss, 1) if self._server and math.isfinite(server_rss) else None,
                 )
             )
 

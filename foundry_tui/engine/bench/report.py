@@ -5,6 +5,9 @@ Every file is written atomically (a temp file in the same directory, then os.rep
 Ctrl-C never leaves half a file. Numbers in results.json and the CSV are raw; tables and the Markdown report
 write them through the metrics registry (engine.metrics), with their units. Text from models and servers is
 escaped before it reaches a CSV cell or Markdown. Shapes: docs/benchmarks.md.
+
+Memory under a model's name is always the model's own (`model_memory_mb`, engine.bench.memory); this process's
+whole RSS appears only in the report's memory section, under "process RSS" headers.
 """
 
 from __future__ import annotations
@@ -113,24 +116,26 @@ CSV_COLUMNS = (
     "judge",
     "manual",
     "error",
+    "model_memory_mb",  # the request's model's own memory (engine.bench.memory); added after "error"
 )
 
 
-def _csv_row(r: RequestResult) -> list[object]:
+def _csv_row(r: RequestResult, model_memory_mb: float | None) -> list[object]:
     itl = r.itl_ms
     q = r.quality
     return [r.model, r.concurrency, r.mode, r.prompt_index, r.round, r.status, r.ttft_ms, r.e2e_ms, r.decode_tps,
             r.e2e_tps, sum(itl) / len(itl) if itl else None, max(itl) if itl else None, r.prompt_tokens,
             r.completion_tokens, r.tokens_estimated, r.finish_reason, r.gpu_energy_j, r.cpu_energy_j, q.rubric,
-            q.judge, q.manual, r.error]  # fmt: skip
+            q.judge, q.manual, r.error, model_memory_mb]  # fmt: skip
 
 
 def results_csv_text(results: BenchResults) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    memory = {m.model: m.memory.model_memory_mb for m in results.models}
     for r in results.requests:
-        writer.writerow(["" if value is None else _csv_cell(value) for value in _csv_row(r)])
+        writer.writerow(["" if value is None else _csv_cell(value) for value in _csv_row(r, memory.get(r.model))])
     return buffer.getvalue()
 
 
@@ -220,7 +225,7 @@ SUMMARY_HEADERS = (
     "TTFT P50",
     "TOK/S",
     "TOKENS",
-    "RSS PEAK",
+    "MEMORY",  # the model's own (engine.bench.memory), never this process's RSS
     "LOAD",
     "QUALITY",
     "DISK",
@@ -240,7 +245,7 @@ def summary_rows(results: BenchResults) -> list[list[str]]:
             metrics.TTFT.fmt(s.ttft_ms.p50),
             metrics.DECODE.fmt(s.decode_tps.mean),
             tokens_text(s.completion_tokens.mean, s.tokens_estimated),
-            metrics.RSS_PEAK.fmt(s.rss_peak_mb),
+            metrics.MODEL_MEMORY.fmt(s.model_memory_mb),
             metrics.LOAD_TIME.fmt(s.load_s),
             quality_text(s.quality),
             units.size(s.size_mb),
@@ -352,8 +357,10 @@ def _header_lines(results: BenchResults) -> list[str]:
 
 LEVEL_HEADERS = ("MODEL", "MODE", "CONC", "TTFT P50", "TTFT P95", "ITL P50", "ITL P99", "E2E P50", "E2E P95",
                  "E2E P99", "DECODE MEAN", "REQ/S", "OUT TOK/S", "N")  # fmt: skip
-MEMORY_HEADERS = ("MODEL", "RSS BEFORE LOAD", "AFTER LOAD", "PEAK", "AFTER UNLOAD", "KEPT", "GPU PEAK", "GPU J/TOK",
-                  "CPU J/TOK")  # fmt: skip
+# The model's own memory and how it was counted, then this process's raw RSS figures (the client's, with an
+# endpoint) and the endpoint's server process.
+MEMORY_HEADERS = ("MODEL", "MODEL MEMORY", "HOW", "PROCESS RSS BEFORE LOAD", "AFTER LOAD", "PEAK", "AFTER UNLOAD",
+                  "KEPT", "SERVER RSS PEAK", "GPU PEAK", "GPU J/TOK", "CPU J/TOK")  # fmt: skip
 
 
 def _level_rows(results: BenchResults) -> list[list[object]]:
@@ -388,8 +395,10 @@ def _memory_rows(results: BenchResults) -> list[list[object]]:
         gpu_j = summary.energy.gpu_j_per_token if summary else None
         cpu_j = summary.energy.cpu_j_per_token if summary else None
         rows.append(
-            [model.model, units.size(m.rss_before_load_mb), units.size(m.rss_after_load_mb), units.size(m.rss_peak_mb),
+            [model.model, metrics.MODEL_MEMORY.fmt(m.model_memory_mb), m.model_memory_note or MISSING,
+             units.size(m.rss_before_load_mb), units.size(m.rss_after_load_mb), units.size(m.rss_peak_mb),
              units.size(m.rss_after_unload_mb), units.size(m.rss_kept_after_unload_mb, signed=True),
+             metrics.SERVER_RSS_PEAK.fmt(m.server_rss_peak_mb),
              ", ".join(units.size(v) for v in m.gpu_used_peak_mb or []) or MISSING,
              _energy_text(gpu_j, energy_env.get("gpu")), _energy_text(cpu_j, energy_env.get("cpu"))]
         )  # fmt: skip
@@ -404,7 +413,11 @@ def markdown_report(results: BenchResults) -> str:
     lines += _md_table(LEVEL_HEADERS, _level_rows(results))
     lines += ["", "## Memory and energy", ""]
     lines += _md_table(MEMORY_HEADERS, _memory_rows(results))
-    lines += ["", "Memory: RSS of this process (with an endpoint the server's memory is not in it)."]
+    lines += [
+        "",
+        "Model memory: the model's own (docs/metrics.md#model-memory); MEMORY in the model table is the "
+        "same figure. Process RSS: this whole process (with an endpoint, the client, not the model).",
+    ]
     failures = [m for m in results.models if m.status != "ok"]
     if failures:
         lines += ["", "## Failures", ""]

@@ -113,7 +113,11 @@ class LoadInfo(Record):
 
 @dataclass(kw_only=True)
 class MemoryInfo(Record):
-    """MB: immediate samples around load and unload; peaks over the model's memory timeline. None: not measured."""
+    """MB: immediate samples around load and unload; peaks over the model's memory timeline. None: not measured.
+
+    The `rss_*` figures are this process's whole RSS (raw data: with an endpoint, the client's). What a table
+    shows under the model's name is `model_memory_mb`, the model's own (engine.bench.memory), with
+    `model_memory_note` saying how it was counted or why it could not be."""
 
     rss_before_load_mb: float | None = None
     rss_after_load_mb: float | None = None
@@ -124,6 +128,9 @@ class MemoryInfo(Record):
     rss_peak_mb: float | None = None
     ram_used_peak_mb: float | None = None
     gpu_used_peak_mb: list[float] | None = None  # per GPU; None without NVML
+    server_rss_peak_mb: float | None = None  # the endpoint's server process on this machine (None otherwise)
+    model_memory_mb: float | None = None
+    model_memory_note: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -132,11 +139,13 @@ class MemoryPoint(Record):
     rss_mb: float
     ram_used_mb: float
     gpu_used_mb: list[float] | None = None  # per GPU; the key is left out without GPUs
+    server_rss_mb: float | None = None  # the endpoint's server process; the key is left out when not watched
 
     def to_json(self) -> dict[str, Any]:
         out = fields_json(self)
-        if self.gpu_used_mb is None:
-            del out["gpu_used_mb"]
+        for key in ("gpu_used_mb", "server_rss_mb"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -232,6 +241,8 @@ class Summary(Record):
     rss_kept_after_unload_mb: float | None = None
     ram_used_peak_mb: float | None = None
     gpu_used_peak_mb: list[float] | None = None
+    model_memory_mb: float | None = None  # the model's own (MemoryInfo), what tables show
+    model_memory_note: str | None = None
     energy: EnergySummary = field(default_factory=EnergySummary)
     quality: QualitySummary = field(default_factory=QualitySummary)
     size_mb: float | None = None

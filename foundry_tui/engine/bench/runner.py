@@ -3,8 +3,8 @@
 A front end builds a `BenchConfig` (config.build_config), makes a `BenchRunner(backend, config, on_event=...)`,
 calls `start()` (a daemon thread) or `run()` (blocking), and may call `stop()` from any thread: in-flight streams
 are cancelled and what was measured so far stays in `snapshot()` (typed `BenchResults`). `on_event` receives the
-typed events below on the runner's threads (a TUI posts them to its message queue; it must not block). With an
-`out_dir` the runner writes results.json, results.csv and benchmark_report.md there after each model and at the
+typed events of bench.events on the runner's threads (a TUI posts them to its message queue; it must not block).
+With an `out_dir` the runner writes results.json, results.csv and benchmark_report.md there after each model and at the
 end (atomically; `partial: true` until the run completed), so a crash later in the run keeps what was measured.
 
 Per model: resolve (alias or exact id; `variants` expands an alias to every cached variant) → load through the
@@ -22,17 +22,30 @@ import datetime as dt
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from foundry_tui.backends.base import Backend, ChatOptions
+from foundry_tui.backends.base import Backend, BackendInfo, ChatOptions
 from foundry_tui.engine import environment
 from foundry_tui.engine.bench.compare import compare_results
 from foundry_tui.engine.bench.config import BenchConfig
+from foundry_tui.engine.bench.events import (
+    BenchEvent,
+    BenchFinished,
+    BenchStarted,
+    EventCallback,
+    JudgeScored,
+    LevelStarted,
+    ModelFinished,
+    ModelLoaded,
+    ModelStarted,
+    RequestFinished,
+    ResultsWritten,
+)
 from foundry_tui.engine.bench.execute import RequestExecutor, chat_messages, request_result
 from foundry_tui.engine.bench.judge import run_judge
+from foundry_tui.engine.bench.memory import Placement, placement
 from foundry_tui.engine.bench.model_run import MemoryTimeline, ModelRun, resolve_targets
 from foundry_tui.engine.bench.model_run import load as load_model
 from foundry_tui.engine.bench.model_run import unload as unload_model
@@ -46,97 +59,10 @@ from foundry_tui.engine.bench.results import (
 )
 from foundry_tui.engine.bench.summaries import build_summaries
 from foundry_tui.engine.energy import EnergyMeter, EnergyReading, energy_delta
-from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle
+from foundry_tui.engine.lifecycle import ModelLifecycle
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.text import safe_line
-
-# -- progress events -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BenchStarted:
-    models: tuple[str, ...]
-    planned_requests: int  # measured requests if every model runs (warmups not counted)
-
-
-@dataclass(frozen=True)
-class ModelStarted:
-    model: str  # exact id (or the name as given when it did not resolve)
-    index: int  # 0-based
-    total: int
-
-
-@dataclass(frozen=True)
-class ModelLoaded:
-    model: str
-    load_s: float | None  # None: not loaded by us (already loaded / endpoint without management)
-    rss_before_mb: float
-    rss_after_mb: float
-    note: str | None = None
-    report: LoadReport | None = None  # the lifecycle's report when we loaded it (what the TUI's strip shows)
-
-
-@dataclass(frozen=True)
-class LevelStarted:
-    model: str
-    concurrency: int
-    mode: str
-
-
-@dataclass(frozen=True)
-class RequestFinished:
-    model: str
-    request: RequestResult  # a copy, as in results.json (warmups: not recorded there)
-    warmup: bool
-    done: int  # measured requests finished so far, all models
-    planned: int
-
-
-@dataclass(frozen=True)
-class ModelFinished:
-    model: str
-    status: str  # ok | error | cancelled | skipped
-    error: str | None
-
-
-@dataclass(frozen=True)
-class JudgeScored:
-    model: str
-    prompt_index: int
-    score: int | None
-    note: str | None
-
-
-@dataclass(frozen=True)
-class ResultsWritten:
-    """The three files were (re)written to `out_dir` — after a model, and once more at the end (`final`)."""
-
-    out_dir: Path
-    partial: bool
-    final: bool
-    error: str | None = None  # one line: why they could not be written (the run goes on)
-
-
-@dataclass(frozen=True)
-class BenchFinished:
-    partial: bool
-    results: BenchResults
-
-
-BenchEvent = (
-    BenchStarted
-    | ModelStarted
-    | ModelLoaded
-    | LevelStarted
-    | RequestFinished
-    | ModelFinished
-    | JudgeScored
-    | ResultsWritten
-    | BenchFinished
-)
-EventCallback = Callable[[BenchEvent], None]
-
 
 # -- the runner ----------------------------------------------------------------------------------------------
 
@@ -191,6 +117,8 @@ class BenchRunner:
         self._t0_mono = time.monotonic()
         self._measured_done = 0
         self._planned = 0
+        self._info: BackendInfo | None = None
+        self._place: Placement = "in-process"  # where the models live (engine.bench.memory), set when run() starts
         self.error: BaseException | None = None  # an unexpected exception that ended run() early
         self.write_error: str | None = None  # why the latest write of the files failed (one line); None: it worked
 
@@ -243,7 +171,7 @@ class BenchRunner:
                 environment=copy.deepcopy(self._environment),
                 settings=self.config.settings(),
                 prompts=list(self.config.prompts),
-                models=[model.snapshot() for model in self._models],
+                models=[model.snapshot(self.sampler.server.label) for model in self._models],
                 requests=[request.copy() for request in self._requests],
                 judge=replace(self._judge) if self._judge is not None else None,
                 comparison=self._comparison,
@@ -303,6 +231,11 @@ class BenchRunner:
             self._done.set()  # joiners must wake even when a handler raised
 
     def _run_all(self, energy: EnergyMeter) -> None:
+        info = self._backend_info()
+        if self._own_sampler and info is not None and info.kind == "endpoint":
+            self.sampler.watch_server(endpoint=info.endpoint)  # its server, when it runs on this machine
+        if info is not None:
+            self._place = placement(info, self.sampler.server)
         if self._collect_env:
             env = environment.collect(self.backend)
             env["energy"] = energy.states()
@@ -323,7 +256,9 @@ class BenchRunner:
             self._emit(ModelStarted(model.model, index, len(models)))
             if model.result.status == "pending":
                 self._run_model(model)
-            self._emit(ModelFinished(model.model, model.result.status, model.error))
+            memory = model.snapshot(self.sampler.server.label).memory
+            self._emit(ModelFinished(model.model, model.result.status, model.error, memory.model_memory_mb,
+                                     memory.model_memory_note))  # fmt: skip
             self._write(self.snapshot(), final=False)
         if self.config.judge and not self._cancel.is_set():
             self._run_judge(self.config.judge)
@@ -338,11 +273,15 @@ class BenchRunner:
         assert model.entry is not None
         model.result.status = "running"
         timeline = MemoryTimeline(
-            self.sampler, self.config.sample_interval_s, self._t0_mono, model.result.memory_timeline
+            self.sampler,
+            self.config.sample_interval_s,
+            self._t0_mono,
+            model.result.memory_timeline,
+            server=self._place == "server",
         )
         timeline.start()
         try:
-            if not self._load(model):
+            if not self._load(model, timeline):
                 return
             for concurrency in self.config.concurrency:
                 for mode in self.config.modes:
@@ -357,24 +296,41 @@ class BenchRunner:
             else:
                 model.result.status = "error" if model.error is not None else "ok"
 
-    def _load(self, model: ModelRun) -> bool:
+    def _load(self, model: ModelRun, timeline: MemoryTimeline) -> bool:
         """False when the load failed (the model is failed then)."""
-        report = load_model(model, self._lifecycle, self.sampler, managed=self._management())
+        report = load_model(model, self._lifecycle, self.sampler, managed=self._management(), place=self._place)
         if model.error is not None:
             return False
+        timeline.add(self.sampler.sample_now())  # the model's memory right after its load
         memory = model.result.memory
         before, after = memory.rss_before_load_mb or 0.0, memory.rss_after_load_mb or 0.0
-        if report is None:
-            self._emit(ModelLoaded(model.model, None, before, after, model.result.load.note))
-        else:
-            self._emit(ModelLoaded(model.model, report.load_s, before, after, report=report))
+        attributed = model.snapshot(self.sampler.server.label).memory
+        self._emit(
+            ModelLoaded(
+                model.model,
+                report.load_s if report is not None else None,
+                before,
+                after,
+                model.result.load.note if report is None else None,
+                report=report,
+                model_memory_mb=attributed.model_memory_mb,
+                model_memory_note=attributed.model_memory_note,
+                in_process=self._place == "in-process",
+            )
+        )
         return True
 
+    def _backend_info(self) -> BackendInfo | None:
+        if self._info is None:
+            try:
+                self._info = self.backend.info()
+            except FoundryTuiError:
+                return None
+        return self._info
+
     def _management(self) -> bool:
-        try:
-            return bool(self.backend.info().management)
-        except FoundryTuiError:
-            return False
+        info = self._backend_info()
+        return bool(info and info.management)
 
     # -- one concurrency level -----------------------------------------------------------------------------
 
@@ -491,3 +447,19 @@ class BenchRunner:
 
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+__all__ = [
+    "BenchEvent",
+    "BenchFinished",
+    "BenchRunner",
+    "BenchStarted",
+    "EventCallback",
+    "JudgeScored",
+    "LevelStarted",
+    "ModelFinished",
+    "ModelLoaded",
+    "ModelStarted",
+    "RequestFinished",
+    "ResultsWritten",
+]

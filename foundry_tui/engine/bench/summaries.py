@@ -94,6 +94,8 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
         rss_kept_after_unload_mb=memory.rss_kept_after_unload_mb,
         ram_used_peak_mb=memory.ram_used_peak_mb,
         gpu_used_peak_mb=list(memory.gpu_used_peak_mb) if memory.gpu_used_peak_mb is not None else None,
+        model_memory_mb=memory.model_memory_mb,
+        model_memory_note=memory.model_memory_note,
         energy=EnergySummary(
             gpu_j=gpu_j,
             cpu_j=cpu_j,

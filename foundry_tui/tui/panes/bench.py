@@ -3,23 +3,30 @@
 A view: Run posts `BenchStartRequested` with the form as typed; the app builds the config with the engine's
 `build_config`, runs `BenchRunner` through the session (which writes the files) and posts the results here as
 they grow (`BenchProgress`, `BenchDone`, `BenchShown`). The numbers are the ones `foundry-tui bench` prints.
+
+At 80×24 every figure stays on screen: the results table (widgets.bench_table) puts a model's figures on a
+second line under its name when one line cannot hold both, the detail line under it says the highlighted model's
+full name and how its memory was counted, and the results path has a line of its own (`~` for the home directory).
+The model list marks its choice with ✓ (visible without colour); the loaded chat models start selected (the
+first chat model when none is loaded), so ctrl+r runs at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList, Sparkline, Static
+from textual.widgets import Button, Input, Label, Select, SelectionList, Sparkline, Static
 
 from foundry_tui.engine import metrics
-from foundry_tui.engine.bench import BenchResults
+from foundry_tui.engine.bench import BenchResults, Summary
+from foundry_tui.engine.bench.past_runs import run_roots, short_path
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
+from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.text import escape_controls, safe_line
 from foundry_tui.tui.messages import (
     BenchDone,
@@ -34,9 +41,67 @@ from foundry_tui.tui.messages import (
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.screens.bench_answers import AnswersScreen
 from foundry_tui.tui.screens.past_runs import PastRunsScreen
+from foundry_tui.tui.widgets.bench_models import BenchModelList
+from foundry_tui.tui.widgets.bench_table import BenchRow, BenchTable
 from foundry_tui.tui.widgets.literal import literal
 
-COLUMNS = ("model", "status", "done", "TTFT p50", "TTFT p95", "tok/s", "e2e p95", "RSS peak", "load")
+# A model's status in words (results.json keeps the engine's: ok, error, …).
+STATUS_WORDS = {"ok": "done", "error": "failed", "cancelled": "cancelled", "skipped": "skipped", "pending": "waiting"}
+HINT = "✓ = runs ({chosen} preselected) · space toggles · ctrl+r runs"
+
+
+def default_choice(snapshot: ModelsSnapshot) -> tuple[list[str], str]:
+    """What starts selected, and how the hint says it: the loaded chat models, else the first chat model."""
+    chat = snapshot.chat_models()
+    loaded = [m.id for m in chat if m.loaded]
+    if loaded:
+        return loaded, "the loaded model" if len(loaded) == 1 else "the loaded models"
+    return [chat[0].id] if chat else [], "the first model"
+
+
+def status_word(status: str, done: int, planned: int) -> str:
+    if status == "running":
+        return f"running {done}/{planned}"
+    return STATUS_WORDS.get(status, status)
+
+
+def bench_rows(results: BenchResults) -> list[BenchRow]:
+    """One row per model (its first concurrency level, streamed), every figure through the metric registry."""
+    first_level = (results.settings.concurrency or [1])[0]
+    planned = results.settings.rounds * len(results.prompts)
+    counts: dict[str, int] = {}
+    for request in results.requests:
+        if request.concurrency == first_level and request.mode == "stream":
+            counts[request.model] = counts.get(request.model, 0) + 1
+    models = {m.model: m for m in results.models}
+    rows = []
+    for s in results.summaries:
+        if s.concurrency != first_level or s.mode != "stream":
+            continue
+        model = models.get(s.model)
+        status = model.status if model is not None else s.status
+        done = counts.get(s.model, 0)
+        cells = (
+            metrics.TTFT.fmt(s.ttft_ms.p50),
+            metrics.TTFT.fmt(s.ttft_ms.p95),
+            metrics.DECODE.fmt(s.decode_tps.mean),
+            metrics.E2E.fmt(s.e2e_ms.p95),
+            metrics.MODEL_MEMORY.fmt(s.model_memory_mb),
+            metrics.LOAD_TIME.fmt(s.load_s),
+            status_word(status, done, planned),
+        )
+        error = model.error if model is not None else s.error
+        rows.append(BenchRow(s.model, escape_controls(s.model), cells, _detail(s, status, error, done, planned)))
+    return rows
+
+
+def _detail(s: Summary, status: str, error: str | None, done: int, planned: int) -> str:
+    """The highlighted row in full: its whole name, requests, how its memory was counted, its error."""
+    memory = s.model_memory_note or ("not measured yet" if status in ("pending", "running") else "not recorded")
+    parts = [s.model, f"{done}/{planned} requests", f"memory: {memory}"]
+    if error:
+        parts.append(safe_line(error, 200))
+    return " · ".join(parts)
 
 
 class BenchPane(Pane):
@@ -46,15 +111,15 @@ class BenchPane(Pane):
     BenchPane #bench-models { width: 1fr; height: 7; border: round $panel-lighten-2; }
     BenchPane #bench-options { width: 34; height: 7; padding: 0 1; }
     BenchPane #bench-options Horizontal { height: 1; }
-    BenchPane #bench-options Label { width: 10; color: $text-muted; }
+    BenchPane #bench-options Label { width: 11; color: $text-muted; }
     BenchPane #bench-options Input { width: 1fr; }
     BenchPane #bench-options Select { width: 1fr; }
     BenchPane #bench-buttons { height: 1; margin: 1 0 0 0; }
     BenchPane #bench-buttons Button { min-width: 10; height: 1; border: none; margin: 0 1 0 0; }
     BenchPane #bench-table { height: 1fr; }
-    BenchPane #bench-status-row { height: 1; }
-    BenchPane #bench-status { width: 1fr; color: $text-muted; }
-    BenchPane #bench-spark { width: 24; }
+    BenchPane #bench-status-row { height: 2; }
+    BenchPane #bench-status { width: 1fr; height: 2; color: $text-muted; }
+    BenchPane #bench-spark { width: 16; height: 1; margin: 0 0 0 1; }
     """
 
     BINDINGS = [
@@ -73,13 +138,14 @@ class BenchPane(Pane):
         super().__init__(classes=classes)
         self._prompt_files = prompt_files
         self._results_root = results_root
+        self._defaulted = False  # the default selection was applied (once: the user's choice is kept after)
         self.running = False
         self.results: BenchResults | None = None  # the run on screen (live, or a saved one)
         self.results_path: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="bench-setup"):
-            yield SelectionList[str](id="bench-models")
+            yield BenchModelList(id="bench-models")
             with Vertical(id="bench-options"):
                 with Horizontal():
                     yield Label("prompts")
@@ -96,30 +162,37 @@ class BenchPane(Pane):
                 with Horizontal(id="bench-buttons"):
                     yield Button("Run", id="bench-run", variant="primary", compact=True)
                     yield Button("Stop", id="bench-stop", variant="error", compact=True, disabled=True)
-        yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
+        yield BenchTable(id="bench-table")
         with Horizontal(id="bench-status-row"):
-            yield Static("Pick models (space), then Run (ctrl+r).", id="bench-status", markup=False)
+            yield Static("✓ = runs · space toggles · ctrl+r runs", id="bench-status", markup=False)
             yield Sparkline([], id="bench-spark")
 
     def focus_target(self) -> Widget | None:
         return self.query_one("#bench-models", SelectionList)  # space / ctrl+r work at once
 
     def on_mount(self) -> None:
-        table = self.query_one("#bench-table", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
-        self.query_one("#bench-models", SelectionList).border_title = "models"
+        self.query_one("#bench-models", SelectionList).border_title = "models (✓ runs)"
 
     # -- model list ----------------------------------------------------------------------------------------
 
     def on_models_updated(self, message: ModelsUpdated) -> None:
         models = self.query_one("#bench-models", SelectionList)
-        chosen = set(models.selected)
         ids = [m.id for m in message.snapshot.chat_models()]
         if ids == [str(models.get_option_at_index(i).value) for i in range(models.option_count)]:
             return
+        chosen = set(models.selected)
+        how = ""
+        if not self._defaulted and ids:
+            self._defaulted = True
+            preselected, how = default_choice(message.snapshot)
+            chosen = set(preselected)
+        highlighted = models.highlighted
         models.clear_options()
         models.add_options([(literal(i), i, i in chosen) for i in ids])
+        if ids:  # space toggles the highlighted model: there always is one
+            models.highlighted = min(highlighted or 0, len(ids) - 1)
+        if how and not self.running and self.results is None:
+            self.set_status(HINT.format(chosen=how))
 
     # -- running -------------------------------------------------------------------------------------------
 
@@ -129,7 +202,7 @@ class BenchPane(Pane):
             return
         models = tuple(self.query_one("#bench-models", SelectionList).selected)
         if not models:
-            self.set_status("pick at least one model (space toggles)")
+            self.set_status("pick at least one model: space toggles ✓")
             return
         self.post_message(
             BenchStartRequested(
@@ -153,7 +226,8 @@ class BenchPane(Pane):
     def on_bench_progress(self, message: BenchProgress) -> None:
         if not self.running:  # the first snapshot of a new run
             self.running = True
-            self.query_one("#bench-table", DataTable).clear()
+            self.results_path = None
+            self.query_one(BenchTable).clear()
             self._set_buttons()
             settings = message.results.settings
             models, prompts = len(settings.models), len(message.results.prompts)
@@ -170,15 +244,14 @@ class BenchPane(Pane):
             self.set_status(message.write_error)
         else:
             state = "partial results" if message.results.partial else "results"
-            self.set_status(f"{state} written to {message.path} · a: answers · e: copy report")
+            self.set_status(f"{state} written to {short_path(message.path)}")
 
     def on_bench_shown(self, message: BenchShown) -> None:
         if self.running:
             return  # a live run keeps the table; the saved run stays available in the past runs
         self.results, self.results_path = message.results, message.path
-        self.query_one("#bench-table", DataTable).clear()
         self._render_results()
-        self.set_status(f"showing {message.path} · a: answers · e: copy report")
+        self.set_status(f"showing {short_path(message.path)}")
 
     def _set_buttons(self) -> None:
         self.query_one("#bench-run", Button).disabled = self.running
@@ -190,41 +263,11 @@ class BenchPane(Pane):
         results = self.results
         if results is None:
             return
-        table = self.query_one("#bench-table", DataTable)
-        first_level = (results.settings.concurrency or [1])[0]
-        planned = results.settings.rounds * len(results.prompts)
-        counts: dict[str, int] = {}
-        for request in results.requests:
-            counts[request.model] = counts.get(request.model, 0) + 1
-        statuses = {m.model: m.status for m in results.models}
-        seen = set()
-        for s in results.summaries:
-            if s.concurrency != first_level or s.mode != "stream":
-                continue
-            model = s.model
-            seen.add(model)
-            row = [
-                Text(escape_controls(model)),  # rich Text: measured for the column width, never markup-parsed
-                Text(statuses.get(model, s.status)),
-                f"{counts.get(model, 0)}/{planned}",
-                metrics.TTFT.fmt(s.ttft_ms.p50),
-                metrics.TTFT.fmt(s.ttft_ms.p95),
-                metrics.DECODE.fmt(s.decode_tps.mean),
-                metrics.E2E.fmt(s.e2e_ms.p95),
-                metrics.RSS_PEAK.fmt(s.rss_peak_mb),
-                metrics.LOAD_TIME.fmt(s.load_s),
-            ]
-            if model in table.rows:
-                for column, value in zip(COLUMNS, row, strict=True):
-                    table.update_cell(model, column, value)
-            else:
-                table.add_row(*row, key=model)
-        for key in [k for k in table.rows if k.value not in seen]:
-            table.remove_row(key)
+        self.query_one(BenchTable).show(bench_rows(results))
         rates = [r.decode_tps for r in results.requests if r.decode_tps]
         self.query_one("#bench-spark", Sparkline).data = rates[-60:]
         errors = [m for m in results.models if m.error]
-        if errors:
+        if errors and self.running:
             self.set_status(f"{errors[-1].model}: {safe_line(errors[-1].error or '', 200)}")
 
     # -- after a run ---------------------------------------------------------------------------------------
@@ -240,12 +283,12 @@ class BenchPane(Pane):
             if path is not None:
                 self.post_message(OpenRunRequested(path))
 
-        self.app.push_screen(PastRunsScreen(self._results_root), chosen)
+        self.app.push_screen(PastRunsScreen(run_roots(self._results_root)), chosen)
 
     def action_export(self) -> None:
         if self.results is None:
             self.set_status("nothing to export yet")
             return
         self.app.copy_to_clipboard(markdown_report(self.results))
-        where = f" (also in {self.results_path / REPORT_MD})" if self.results_path else ""
+        where = f" (also in {short_path(self.results_path / REPORT_MD)})" if self.results_path else ""
         self.notify(f"Copied the Markdown report{where}.", markup=False, timeout=4)

@@ -69,7 +69,7 @@ class AnswersScreen(ModalScreen[None]):
     AnswersScreen { align: center middle; }
     AnswersScreen > Vertical { width: 95%; height: 95%; background: $surface; border: thick $panel-lighten-2; }
     AnswersScreen #answers-prompt { padding: 0 1; height: auto; max-height: 4; text-style: bold; }
-    AnswersScreen #answers-hint { padding: 0 1; color: $text-muted; height: 1; }
+    AnswersScreen #answers-hint { padding: 0 1; color: $text-muted; height: auto; max-height: 2; }
     """
 
     BINDINGS = [

@@ -1,0 +1,179 @@
+"""The Benchmark pane's results table: every figure of every model readable from 80 columns up.
+
+`layout(rows, width)` decides how (a pure function, tested on its own): when the figures and a model column of
+useful width fit on one line, one line per model; otherwise two lines per model — the model's name on the first
+(cut with "…" only when it is wider than the whole table), every figure aligned under the header on the second.
+The figures are never dropped or cut; a model name cut in the model column or on its line is whole in the detail
+line under the table, which follows the highlighted row (↑/↓) and also says how its memory was counted.
+
+`BenchTable.show(rows)` renders rows the pane built (every number already formatted by engine.metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.events import Resize
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from foundry_tui.tui.widgets.literal import literal
+
+# The figures, in the order read; every one of them is shown at any width from 80 columns.
+COLUMNS = ("TTFT p50", "TTFT p95", "tok/s", "e2e p95", "memory", "load", "status")
+LEFT = {"status"}  # words, left-aligned; numbers are right-aligned so their units line up
+MODEL = "model"
+GAP = 2  # spaces between columns (1 when that is what it takes to fit)
+INDENT = 2  # the figures' line under a model's name, in the two-line layout
+NAME_MIN = 24  # the narrowest model column worth a one-line layout
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    key: str  # the model id (unique)
+    name: str  # what to show for the model (control characters already escaped)
+    cells: tuple[str, ...]  # one per COLUMNS, formatted
+    detail: str  # the whole story of the row: full name, requests, memory note, error
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    header: str
+    lines: dict[str, list[str]]  # row key → its lines
+    two_line: bool
+
+
+def fit(text: str, width: int) -> str:
+    """`text` cut to `width` cells with "…" when it is wider."""
+    if cell_len(text) <= width:
+        return text
+    return Content(text).truncate(max(width, 1), ellipsis=True).plain
+
+
+def _pad(text: str, width: int, left: bool) -> str:
+    space = " " * max(0, width - cell_len(text))
+    return text + space if left else space + text
+
+
+def _figures(cells: Sequence[str], widths: Sequence[int], gap: int) -> str:
+    parts = [_pad(c, w, name in LEFT) for c, w, name in zip(cells, widths, COLUMNS, strict=True)]
+    return (" " * gap).join(parts).rstrip()
+
+
+def layout(rows: Sequence[BenchRow], width: int) -> TableLayout:
+    """How `rows` read in `width` cells (see the module docstring)."""
+    widths = [max([cell_len(h)] + [cell_len(r.cells[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
+    figures = sum(widths) + GAP * (len(widths) - 1)
+    longest = max([cell_len(MODEL)] + [cell_len(r.name) for r in rows])
+    room = width - figures - GAP
+    if room >= min(longest, NAME_MIN):
+        name_w = min(longest, room)
+        header = _pad(MODEL, name_w, True) + " " * GAP + _figures(COLUMNS, widths, GAP)
+        lines = {r.key: [_pad(fit(r.name, name_w), name_w, True) + " " * GAP + _figures(r.cells, widths, GAP)]
+                 for r in rows}  # fmt: skip
+        return TableLayout(header.rstrip(), lines, two_line=False)
+    gap = GAP if figures + INDENT <= width else 1
+    indent = " " * INDENT
+    header = indent + _figures(COLUMNS, widths, gap)
+    lines = {r.key: [fit(r.name, width), indent + _figures(r.cells, widths, gap)] for r in rows}
+    return TableLayout(header, lines, two_line=True)
+
+
+class BenchTable(Vertical):
+    """Header, one option per model (highlight with ↑/↓), and the highlighted model's detail line."""
+
+    DEFAULT_CSS = """
+    BenchTable { height: 1fr; }
+    BenchTable > #bench-table-header { height: 1; color: $text-muted; text-style: bold; }
+    BenchTable > OptionList {
+        height: 1fr; border: none; padding: 0; background: transparent;
+        scrollbar-gutter: stable; scrollbar-size-vertical: 1;
+    }
+    BenchTable > OptionList:focus { border: none; }  /* the header stays over its columns */
+    BenchTable > OptionList > .option-list--option { padding: 0; }
+    BenchTable > #bench-table-detail { height: 2; color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[BenchRow] = []
+        self.current: TableLayout | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="bench-table-header", markup=False)
+        yield OptionList(id="bench-table-rows")
+        yield Static("", id="bench-table-detail", markup=False)
+
+    @property
+    def options(self) -> OptionList:
+        return self.query_one("#bench-table-rows", OptionList)
+
+    def show(self, rows: Sequence[BenchRow]) -> None:
+        self.rows = list(rows)
+        self._render_rows()
+
+    def clear(self) -> None:
+        self.show([])
+
+    def on_resize(self, event: Resize) -> None:
+        self._render_rows()
+
+    def _width(self) -> int:
+        """The rows' width: the table's, less the scroll bar's gutter (kept, so a scroll bar never shifts them)."""
+        return max(self.size.width - 1, 1)
+
+    def _render_rows(self) -> None:
+        if not self.is_mounted:
+            return
+        current = layout(self.rows, self._width())
+        self.current = current
+        self.query_one("#bench-table-header", Static).update(Content(current.header) if self.rows else "")
+        options = self.options
+        keys = [r.key for r in self.rows]
+        same = keys == [options.get_option_at_index(i).id for i in range(options.option_count)]
+        prompts = {key: self._prompt(lines, current.two_line) for key, lines in current.lines.items()}
+        if same:
+            for key in keys:
+                options.replace_option_prompt(key, prompts[key])
+        else:
+            highlighted = self.highlighted_key
+            options.clear_options()
+            options.add_options([Option(prompts[key], id=key) for key in keys])
+            if keys:
+                options.highlighted = keys.index(highlighted) if highlighted in keys else 0
+        self._show_detail()
+
+    @staticmethod
+    def _prompt(lines: list[str], two_line: bool) -> Content:
+        if two_line:  # the model's name line stands out from its figures
+            return Content("\n").join([Content.styled(lines[0], "bold"), Content(lines[1])])
+        return Content(lines[0])
+
+    @property
+    def highlighted_key(self) -> str | None:
+        option = self.options.highlighted_option
+        return option.id if option is not None else None
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()  # Enter on a row: nothing more to open than its detail line
+
+    def _show_detail(self) -> None:
+        key = self.highlighted_key
+        row = next((r for r in self.rows if r.key == key), None)
+        self.query_one("#bench-table-detail", Static).update(literal(row.detail) if row else "")
+
+    def row_lines(self, key: str) -> list[str]:
+        """The lines a model's row reads as now (KeyError: no such row)."""
+        return self.current.lines[key] if self.current is not None else []
+
+
+__all__ = ["COLUMNS", "BenchRow", "BenchTable", "TableLayout", "fit", "layout"]
