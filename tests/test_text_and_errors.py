@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from foundry_tui.backends.foundry_errors import map_sdk_error, strip_native_prefix
 from foundry_tui.errors import BackendError, BadInputError, CancelledError
-from foundry_tui.text import escape_controls, safe_line
+from foundry_tui.text import escape_controls, middle_ellipsis, safe_line, strip_controls
 
 
 def test_escape_sequences_become_visible() -> None:
@@ -22,6 +22,28 @@ def test_safe_line_is_one_line_and_bounded() -> None:
     line = safe_line("a\nb\r\nc" + "x" * 1000, limit=50)
     assert "\n" not in line and "\r" not in line
     assert len(line) == 50 and line.endswith("…")
+
+
+def test_strip_controls_leaves_only_printable_text_newlines_and_tabs() -> None:
+    hostile = (
+        "\x1b[2Jclear\x1b[38;5;196mred\x1b[0m"  # CSI with parameters
+        "\x1b]0;title\x07\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\"  # OSC ended by BEL and by ST
+        "\x9b31mc1\x9d0;t\x9c"  # one-byte CSI and OSC (C1)
+        "\x1b7save\x1bc"  # two-byte ESC sequences
+        "\x00\x07\x08\x7f\x85"  # lone controls
+        "\r\nline\ttab — ünïcode 🙂"
+    )
+    assert strip_controls(hostile) == "clearredlinkc1save\nline\ttab — ünïcode 🙂"
+    assert strip_controls("[bold]not markup[/bold]") == "[bold]not markup[/bold]"
+    assert strip_controls("a\x1b") == "a"  # a lone ESC at the end
+
+
+def test_middle_ellipsis_keeps_both_ends() -> None:
+    model = "smollm2-135m-instruct-int8-generic-cpu:1"
+    assert middle_ellipsis(model, 40) == model
+    cut = middle_ellipsis(model, 24)
+    assert cut == "smollm2-135…eneric-cpu:1" and len(cut) == 24
+    assert middle_ellipsis(model, 1) == "…" and middle_ellipsis(model, 0) == ""
 
 
 def test_strip_native_prefix() -> None:

@@ -137,6 +137,21 @@ def reply_summary(record: RequestRecord, load_s: float | None = None) -> str:
     return " · ".join(parts)
 
 
+def cold_start_note(load_s: float) -> str:
+    """What a cold reply's numbers mean, in one line: the load ran before the request (not in TTFT or e2e), and
+    the TTFT includes the runtime's first-request setup (docs/metrics.md#load-time)."""
+    return f"cold start: loaded in {metrics.LOAD_TIME.fmt(load_s)} first · TTFT includes first-run setup"
+
+
+def reply_status(result: ChatResult) -> str:
+    """A reply's summary for a one-line status bar: a cold start says so first, so a narrow terminal that cuts the
+    line's end still shows it (`cold start (load 0.31 s) · TTFT 2106 ms · …`)."""
+    summary = reply_summary(result.record)
+    if result.load is None:
+        return summary
+    return f"cold start (load {metrics.LOAD_TIME.fmt(result.load.load_s)}) · {summary}"
+
+
 @dataclass(frozen=True)
 class StreamSlice:
     """What arrived since the last drain, and the live figures for a gauge."""
@@ -185,6 +200,8 @@ __all__ = [
     "StreamBuffer",
     "StreamSlice",
     "TokenCallback",
+    "cold_start_note",
+    "reply_status",
     "reply_summary",
     "run_chat",
     "with_system",

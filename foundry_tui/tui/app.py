@@ -116,7 +116,8 @@ class FoundryTuiApp(BenchRoutes, App[None]):
             with TabPane("Cache & Downloads", id="cache"):
                 yield CachePane(classes="pane")
             with TabPane("Chat", id="chat"):
-                yield ChatPane(ChatDefaults(settings.temperature, settings.max_tokens), classes="pane")
+                history = settings.data_dir / "chat_history"  # prompts kept across runs (Up / Down recall them)
+                yield ChatPane(ChatDefaults(settings.temperature, settings.max_tokens, history), classes="pane")
             with TabPane("Monitor", id="monitor"):
                 yield MonitorPane(self.session.sampler, classes="pane")
             with TabPane("Benchmark", id="bench"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -17,20 +18,21 @@ from foundry_tui.backends.base import BackendInfo
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
-from foundry_tui.devtools.memory_backend import MemoryBackend
+from foundry_tui.devtools.memory_backend import MemoryBackend, entry
 from foundry_tui.devtools.sse_server import FakeOpenAIServer
 from foundry_tui.devtools.tiny_model import build_tiny_model
 from foundry_tui.engine import units
 from foundry_tui.engine.downloads import DownloadJob
+from foundry_tui.engine.models import ModelEntry
 from foundry_tui.engine.registration import suggest_model_id
 from foundry_tui.tui.app import FoundryTuiApp
 from foundry_tui.tui.messages import DownloadRequested
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.screens.confirm import ConfirmScreen
-from foundry_tui.tui.widgets.cached_models import cache_summary
+from foundry_tui.tui.widgets.cached_models import cache_summary, disk_groups, home_short, kind_of, known_dirs
 from foundry_tui.tui.widgets.downloads_view import failure_reason, progress_bar
 from tests.conftest import ENDLESS_ID, TINY_ID
-from tests.tui.conftest import MakeApp
+from tests.tui.conftest import REMOTE, MakeApp
 from tests.tui.helpers import run_on_tab, settle, wait_for
 
 CACHED_A = "phi-3.5-mini-instruct-generic-cpu:1"
@@ -122,16 +124,53 @@ def test_suggested_id_comes_from_the_directory_name() -> None:
     assert suggest_model_id("/") is None
 
 
-def test_summary_line() -> None:
-    from foundry_tui.engine.models import ModelEntry
+HOME = "/home/ada"
+IMPORT_DIR = f"{HOME}/.local/share/foundry-tui/models"
+CACHE_DIR = f"{HOME}/.local/share/foundry-tui/foundry/cache/models"
+DIRS = {"cache_dir": CACHE_DIR, "import_dir": IMPORT_DIR, "logs_dir": f"{HOME}/logs"}
 
+
+def on_disk(model_id: str, source: str, size_mb: int | None, path: str | None = None) -> ModelEntry:
+    return ModelEntry(id=model_id, alias=model_id.split(":")[0], source=source, size_mb=size_mb, path=path)  # type: ignore[arg-type]
+
+
+def test_the_header_names_every_directory_that_holds_models_with_its_size() -> None:
     rows = [
-        ModelEntry(id="a:1", alias="a", source="public", size_mb=1024),
-        ModelEntry(id="mine:1", alias="mine", source="local", size_mb=200),
+        on_disk("smollm2:1", "local", 258, f"{IMPORT_DIR}/smollm2-135m-instruct-int8"),
+        on_disk("phi:1", "public", 1024, f"{CACHE_DIR}/Microsoft/phi-1"),
+        on_disk("qwen:1", "public", None),  # cached, no path reported: in the runtime's cache
+        on_disk("mine:1", "local", 200, "/data/models/mine"),
     ]
-    assert cache_summary(rows, "/cache") == "2 models · 1.20 GB in /cache"
-    assert cache_summary(rows[:1], None) == "1 model · 1.00 GB (the endpoint's service keeps the files)"
-    assert cache_summary([], None).startswith("No models on disk yet")
+    assert cache_summary(rows, DIRS, home=HOME).splitlines() == [
+        "4 models · 1.45 GB on disk (+1 of unknown size)",
+        "  imported      258 MB  ~/.local/share/foundry-tui/models",
+        "  cache       ≥1.00 GB  ~/.local/share/foundry-tui/foundry/cache/models",  # ≥: one size is unknown
+        "  registered    200 MB  /data/models",
+    ]
+    # The known directories are named even when empty: where the next download or import goes.
+    assert cache_summary([], DIRS, home=HOME).splitlines()[1:] == [
+        "  imported        0 MB  ~/.local/share/foundry-tui/models",
+        "  cache           0 MB  ~/.local/share/foundry-tui/foundry/cache/models",
+    ]
+    assert kind_of(rows[0], known_dirs(DIRS)) == "imported" and kind_of(rows[3], known_dirs(DIRS)) == "registered"
+
+
+def test_many_other_directories_fold_into_one_line() -> None:
+    rows = [on_disk(f"m{i}:1", "local", 10 * (i + 1), f"/d{i}/m{i}") for i in range(5)]
+    groups = disk_groups(rows, {"cache_dir": CACHE_DIR})
+    assert [(g.label, g.directory, g.size_mb, g.count) for g in groups] == [
+        ("cache", CACHE_DIR, 0.0, 0),
+        ("registered", "/d4", 50.0, 1),
+        ("registered", "/d3", 40.0, 1),
+        ("elsewhere", "3 more directories", 60.0, 3),
+    ]
+    assert home_short(f"{HOME}/x", HOME) == "~/x" and home_short(f"{HOME}x/y", HOME) == f"{HOME}x/y"
+
+
+def test_an_endpoint_keeps_the_one_line_summary() -> None:
+    rows = [on_disk("a:1", "endpoint", 1024, "azureml://registries/x"), on_disk("b:1", "endpoint", 200)]
+    assert cache_summary(rows, {"routes": "/openai/*"}) == "2 models · 1.20 GB (the endpoint's service keeps the files)"
+    assert cache_summary([], {}).startswith("No models on disk yet")
 
 
 # -- the fake Foundry service -------------------------------------------------------------------------------------
@@ -298,13 +337,22 @@ def test_cached_list_shows_the_registered_tiny_models(runtime: FoundryBackend, m
         await wait_for(pilot, lambda: {TINY_ID, ENDLESS_ID} <= set(row_ids(table)))
         assert cell(table, TINY_ID, "kind") == "registered"
         assert cell(table, TINY_ID, "size").endswith("MB")
-        cache_dir = runtime.info().details["cache_dir"]
-        await wait_for(pilot, lambda: cache_dir in text_of(app, "#cache-summary"))
-        await pilot.press("c")
-        assert app.clipboard == cache_dir
-        # Removing a registered model is an unregister, and the dialog says the files stay.
+        details = runtime.info().details
+        tiny_dir = runtime.resolve(TINY_ID).path
+        assert tiny_dir is not None
+        # The header names the model cache, the import dir and the dir that holds the registered tiny models.
+        await wait_for(pilot, lambda: details["cache_dir"] in text_of(app, "#cache-summary"))
+        header = text_of(app, "#cache-summary")
+        lines = header.splitlines()[1:]
+        assert any(line.split()[0] == "imported" and line.endswith(details["import_dir"]) for line in lines)
+        assert any(line.split()[0] == "cache" and line.endswith(details["cache_dir"]) for line in lines)
+        assert any(line.split()[0] == "registered" and line.endswith(str(Path(tiny_dir).parent)) for line in lines)
+        # `c` copies where the selected model's files are: a registered model's own directory.
         table.focus()
         table.move_cursor(row=row_ids(table).index(TINY_ID))
+        await pilot.press("c")
+        assert app.clipboard == tiny_dir
+        # Removing a registered model is an unregister, and the dialog says the files stay.
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         message = str(app.screen.query_one("#confirm-message", Static).render())
@@ -383,6 +431,68 @@ def test_register_form_validates_inline_then_registers_and_unregisters(
     run_app(make_app(), body)
 
 
+def test_the_register_form_validates_as_you_type(memory: MemoryBackend, make_app: MakeApp, tmp_path: Path) -> None:
+    model_dir = build_tiny_model(tmp_path / "typed")
+    memory.register_model(str(build_tiny_model(tmp_path / "other")), "taken-generic-cpu:1")
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+
+    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+        path = app.query_one("#reg-path", Input)
+        model_id = app.query_one("#reg-id", Input)
+        submit = app.query_one("#reg-submit", Button)
+        assert submit.disabled and text_of(app, "#reg-error") == ""  # nothing typed: nothing to complain about
+        pane(app).action_focus_register()
+        await wait_for(pilot, lambda: app.focused is path, "the path field")
+
+        await pilot.press(*str(tmp_path / "typ"))  # half a path
+        assert "does not exist" in text_of(app, "#reg-error") and submit.disabled
+        await pilot.press("enter")  # refused: nothing is sent
+        assert not any(call.startswith("register") for call in memory.calls[1:])
+        await pilot.press("e", "d")
+        await wait_for(pilot, lambda: text_of(app, "#reg-error") == "", "the error to clear")
+        assert not submit.disabled
+        assert "typed-generic-cpu:1" in model_id.placeholder
+
+        path.value = str(empty_dir)  # pasted
+        await wait_for(pilot, lambda: "no genai_config.json" in text_of(app, "#reg-error"), "the directory check")
+        assert str(empty_dir) in text_of(app, "#reg-error") and submit.disabled
+        path.value = str(model_dir)
+        await wait_for(pilot, lambda: not submit.disabled, "a valid directory")
+
+        model_id.focus()
+        await pilot.press(*"bad id")
+        assert "NAME:VERSION" in text_of(app, "#reg-error") and submit.disabled
+        model_id.value = "taken-generic-cpu:1"  # already registered: said before Enter
+        await wait_for(pilot, lambda: "already registered" in text_of(app, "#reg-error"), "the taken id")
+        assert submit.disabled
+        await pilot.press("enter")
+        assert app.focused is model_id and "already registered" in text_of(app, "#reg-error")
+
+        # Esc is not the pane's here: the app's Esc leaves the input for the models table.
+        await pilot.press("escape")
+        assert app.focused is cached_table(app)
+
+    run_app(make_app(), body)
+
+
+def test_escape_cancels_only_a_download_in_the_focused_table(memory: MemoryBackend, make_app: MakeApp) -> None:
+    memory.download_gate = threading.Event()  # the download stays running until cancelled
+
+    async def body(app: FoundryTuiApp, pilot: Pilot[None]) -> None:
+        download(app, REMOTE)
+        await wait_for(pilot, lambda: job_state(app, REMOTE) == "running", "the download")
+        cached_table(app).focus()
+        await pilot.press("escape")  # the models table has the keyboard: Esc does not touch the download
+        await pilot.pause()
+        assert job_state(app, REMOTE) == "running"
+        downloads_table(app).focus()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: job_state(app, REMOTE) == "cancelled", "the cancel")
+
+    run_app(make_app(), body)
+
+
 # -- snapshots ------------------------------------------------------------------------------------------------------
 
 
@@ -404,6 +514,63 @@ def test_cache_pane_snapshot(
         await wait_for(pilot, lambda: NEW_A in row_ids(cached_table(app)))
         await quiet(app, pilot)
         cached_table(app).focus()
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+class DirsBackend(MemoryBackend):
+    """The in-memory backend with the in-process runtime's two directories (the model cache and the import dir)."""
+
+    def info(self) -> BackendInfo:
+        return replace(super().info(), details=dict(DIRS))
+
+
+def local_disk_backend() -> MemoryBackend:
+    backend = DirsBackend(
+        catalog=[
+            entry("qwen2.5-0.5b-instruct-generic-cpu:4", size_mb=822),
+            entry("phi-4-mini-instruct-generic-cpu:1", size_mb=4915),
+        ],
+        cached={"qwen2.5-0.5b-instruct-generic-cpu:4"},
+        loaded={"smollm2-135m-instruct-int8-generic-cpu:1"},
+        cache_dir=CACHE_DIR,
+        label="memory backend (test)",
+    )
+    imported = "smollm2-135m-instruct-int8-generic-cpu:1"
+    mine = "my-finetuned-llama-3.2-1b-instruct-generic-cpu:2"
+    backend.local[imported] = entry(
+        imported, source="local", path=f"{IMPORT_DIR}/smollm2-135m-instruct-int8", size_mb=258
+    )
+    backend.local[mine] = entry(mine, source="local", path="/srv/models/my-finetuned-llama", size_mb=2470)
+    return backend
+
+
+@pytest.mark.parametrize("scene", ["rest", "register", "confirm"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_cache_pane_local_snapshot(
+    snap_compare: Any, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], scene: str
+) -> None:
+    """The in-process layout: the header names the import dir, the cache and a registered model's dir (with ~);
+    `register`: a path typed into the form that does not exist, said at once; `confirm`: the dialog before an
+    imported model is unregistered."""
+    monkeypatch.setenv("HOME", HOME)
+    app = make_app(local_disk_backend())
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: len(row_ids(cached_table(app))) == 3, "the models on disk")
+        if scene == "register":
+            pane(app).action_focus_register()
+            path = app.query_one("#reg-path", Input)
+            await wait_for(pilot, lambda: app.focused is path, "the path field")
+            await pilot.press(*f"{HOME}/models/phi-mini")
+            await wait_for(pilot, lambda: "does not exist" in text_of(app, "#reg-error"), "the live error")
+        if scene == "confirm":
+            table = cached_table(app)
+            table.move_cursor(row=row_ids(table).index("smollm2-135m-instruct-int8-generic-cpu:1"))
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -3,16 +3,21 @@
 A view over three widgets (widgets/cached_models, downloads_view, register_form): it renders the models snapshot
 (`ModelsUpdated`) and the queue (`DownloadsUpdated`), and turns keys into intents (remove, cancel, retry,
 register …) that the app carries out through the session. Model ids, paths and server messages are shown literally.
+
+At 80 columns the tables keep every column (the model column takes what is left and cuts ids in the middle), the
+header puts one directory per line, and the whole pane scrolls. Esc is the pane's only when it cancels a download
+(the downloads table has the keyboard and its row is queued or running); otherwise the app's Esc runs.
 """
 
 from __future__ import annotations
 
 from textual import events, on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from foundry_tui.engine import units
 from foundry_tui.text import safe_line
@@ -28,7 +33,7 @@ from foundry_tui.tui.messages import (
 )
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.screens.confirm import ConfirmScreen
-from foundry_tui.tui.widgets.cached_models import CachedModels
+from foundry_tui.tui.widgets.cached_models import CachedModels, home_short
 from foundry_tui.tui.widgets.downloads_view import ACTIVE_STATES, FINISHED_STATES, DownloadsView
 from foundry_tui.tui.widgets.register_form import RegisterForm
 
@@ -61,6 +66,7 @@ class CachePane(Pane):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._cache_dir: str | None = None
+        self._details: dict[str, str] = {}
         self._width = 0
         self._bar_width = 10
         self._enabled: tuple[bool | None, ...] = ()
@@ -107,8 +113,11 @@ class CachePane(Pane):
     def on_models_updated(self, message: ModelsUpdated) -> None:
         snapshot = message.snapshot
         backend = snapshot.backend
-        self._cache_dir = backend.details.get("cache_dir") or backend.details.get("model_dir") if backend else None
-        self.cached.show(snapshot.on_disk(), self._cache_dir)
+        self._details = dict(backend.details) if backend else {}
+        self._cache_dir = self._details.get("cache_dir") or self._details.get("model_dir")
+        self.cached.show(snapshot.on_disk(), self._details)
+        form = self.query_one(RegisterForm)
+        form.taken = frozenset(m.id for m in snapshot.local)
         self._sync_bindings()
 
     def on_downloads_updated(self, message: DownloadsUpdated) -> None:
@@ -149,6 +158,9 @@ class CachePane(Pane):
     def _focus_moved(self, event: events.DescendantFocus) -> None:
         if event.widget.id == "cached-table":
             self.select_model(self.cached.selected_id())
+            # The header (which directories, how big) belongs with the table: at 24 rows the screen's "scroll the
+            # focused widget into view" would otherwise push it off the top. The table scrolls its own rows.
+            self.call_after_refresh(self.query_one("#cache-scroll", VerticalScroll).scroll_home, animate=False)
         self._sync_bindings()
 
     # -- actions -----------------------------------------------------------------------------------------------
@@ -158,11 +170,12 @@ class CachePane(Pane):
         if entry is None:
             self.notify("No model on disk is selected.", severity="warning")
             return
-        loaded = " It is loaded now and will be unloaded first." if entry.loaded else ""
+        loaded = "\n\nIt is loaded now and will be unloaded first." if entry.loaded else ""
         if entry.source == "local":
-            where = f" in {entry.path}" if entry.path else ""
+            # The path on a line of its own: a long one then wraps as a path, not in the middle of a sentence.
+            where = f" in\n{home_short(entry.path)}" if entry.path else ""
             message = (
-                f"Unregister {entry.id}?\n\nThe runtime forgets this registration; its files stay on disk{where}."
+                f"Unregister {entry.id}?\n\nThe runtime forgets this registration; its files stay on disk{where}"
                 f"{loaded}"
             )
             title, verb = "Unregister local model", "Unregister"
@@ -182,11 +195,14 @@ class CachePane(Pane):
         self.app.push_screen(ConfirmScreen(message, title=title, confirm_label=verb), answered)
 
     def action_copy_cache_path(self) -> None:
-        if not self._cache_dir:
+        """The selected model's directory (a registered or imported one's own folder), else the model cache."""
+        entry = self.cached.selected()
+        where = (self.cached.directory_of(entry) if entry is not None else None) or self._cache_dir
+        if not where:
             self.notify("This backend does not expose a local cache directory.", severity="warning")
             return
-        self.app.copy_to_clipboard(self._cache_dir)
-        self.notify(f"Copied {self._cache_dir}", title="Cache location", markup=False, timeout=4)
+        self.app.copy_to_clipboard(where)
+        self.notify(f"Copied {where}", title="Model location", markup=False, timeout=4)
 
     def action_cancel_download(self) -> None:
         job = self.downloads.selected()
@@ -197,14 +213,16 @@ class CachePane(Pane):
             self.downloads.mark_cancelling(job.model)
         self.post_message(DownloadCancelRequested(job.model))
 
-    def action_escape(self) -> None:
-        """Esc leaves the register form; elsewhere it cancels the selected download (like k)."""
-        if isinstance(self.app.focused, Input):
-            self.cached.table.focus()
-            return
+    def _escape_cancels(self) -> bool:
         job = self.downloads.selected()
-        if job is not None and job.state in ACTIVE_STATES:
-            self.action_cancel_download()
+        return self.downloads.table.has_focus and job is not None and job.state in ACTIVE_STATES
+
+    def action_escape(self) -> None:
+        """Esc on a queued or running download in the downloads table cancels it (like k); anywhere else it is the
+        app's (out of an input, back to the models table)."""
+        if not self._escape_cancels():
+            raise SkipAction()
+        self.action_cancel_download()
 
     def action_retry_download(self) -> None:
         job = self.downloads.selected()
@@ -233,6 +251,8 @@ class CachePane(Pane):
             return True if job is not None and job.state in ("failed", "cancelled") else None
         if action == "forget_finished":
             return True if any(j.state in FINISHED_STATES for j in self.downloads.jobs.values()) else None
+        if action == "escape":
+            return self._escape_cancels()
         return True
 
     def _sync_bindings(self) -> None:

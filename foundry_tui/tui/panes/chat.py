@@ -3,13 +3,19 @@
 A view: Enter posts `ChatRequested` with the conversation; the app runs it through the session on a worker and
 sends back `ChatStatus` (loading, sending), `ChatDelta` about 10 times a second (the text since the last one and the
 live figures), then `ChatFinished` or `ChatFailed`. Every number and its format comes from the engine.
+
+Each reply is labelled with the model that wrote it, and a cold one (the chat had to load the model first) says so,
+with the load time apart from the TTFT. Up and Down in the message field walk the prompts sent before. Esc stops a
+streaming reply; otherwise the pane leaves Esc to the app (out of the input, to the transcript). At 80 columns the
+model picker cuts long ids in the middle and the transcript wraps; nothing else is dropped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -18,9 +24,11 @@ from textual.widgets import Input, Label, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
 from foundry_tui.engine import metrics
-from foundry_tui.engine.chat import ChatMessage, reply_summary, with_system
+from foundry_tui.engine.chat import ChatMessage, cold_start_note, reply_status, reply_summary, with_system
+from foundry_tui.engine.models import ModelEntry
+from foundry_tui.engine.prompt_history import PromptHistory
 from foundry_tui.engine.timing import RequestRecord
-from foundry_tui.text import safe_line
+from foundry_tui.text import middle_ellipsis, safe_line, strip_controls
 from foundry_tui.tui.messages import (
     ChatDelta,
     ChatFailed,
@@ -32,17 +40,41 @@ from foundry_tui.tui.messages import (
     ModelsUpdated,
 )
 from foundry_tui.tui.panes.base import Pane
+from foundry_tui.tui.widgets.chat_prompt import PromptInput
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.transcript import TranscriptView
 
 GAUGE_WIDTH = 16
-HINT = "Type a message below and press Enter. Esc stops a reply; ctrl+y copies it."
+HINT = "Type a message below and press Enter; Up recalls earlier ones. Esc stops a reply; ctrl+y copies it."
+LOADED_MARK = "  ● loaded"
+# The settings row around the model picker: its labels (with padding), the temperature and max-token fields, and
+# the picker's own arrow and padding. What is left is the room for a model id.
+SETTINGS_CHROME = len(" model ") + len(" temp ") + 7 + len(" max ") + 8 + 4
 
 
 @dataclass(frozen=True)
 class ChatDefaults:
     temperature: float
     max_tokens: int
+    history_path: Path | None = None  # where prompts are kept across runs (None: this run only)
+
+
+def fit_parts(line: str, width: int, expendable: tuple[str, ...] = ("e2e ", "finish ")) -> str:
+    """A `a · b · c` line in `width` cells: the `expendable` parts go first, then whole parts from the end (the
+    transcript keeps them all)."""
+    parts = line.split(" · ")
+    for prefix in expendable:
+        if len(" · ".join(parts)) > width:
+            parts = [part for part in parts if not part.startswith(prefix)]
+    while len(parts) > 1 and len(" · ".join(parts)) > width:
+        parts.pop()
+    return " · ".join(parts)
+
+
+def option_label(model: ModelEntry, room: int) -> str:
+    """A picker entry in `room` cells: the id cut in the middle when needed, and whether it is loaded."""
+    mark = LOADED_MARK if model.loaded else ""
+    return middle_ellipsis(model.id, max(room - len(mark), 12)) + mark
 
 
 def gauge(rate: float, peak: float) -> str:
@@ -77,7 +109,7 @@ class ChatPane(Pane):
     ChatPane #model-select { width: 1fr; }
     ChatPane #temperature { width: 7; }
     ChatPane #max-tokens { width: 8; }
-    ChatPane #system { height: 1; margin: 0 0 1 0; }
+    ChatPane #system { height: 1; }
     ChatPane #transcript { height: 1fr; border: round $panel-lighten-2; padding: 0 1; }
     ChatPane #chat-status { height: 1; color: $text-muted; }
     ChatPane #prompt { height: 1; }
@@ -99,6 +131,9 @@ class ChatPane(Pane):
         self.streaming = False
         self._peak_rate = 0.0
         self._pending_model: str | None = None
+        self._models: list[ModelEntry] = []
+        self._label_room = 0
+        self.history = PromptHistory(defaults.history_path)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-settings"):
@@ -117,13 +152,18 @@ class ChatPane(Pane):
         yield Input(placeholder="system prompt (optional)", id="system", compact=True)
         yield TranscriptView(id="transcript")
         yield Static("", id="chat-status", markup=False)
-        yield Input(placeholder="message… (Enter to send)", id="prompt", compact=True)
+        yield PromptInput(self.history, placeholder="message… (Enter sends, Up recalls)", id="prompt")
 
     def on_mount(self) -> None:
+        self.history.load()
         self.query_one(TranscriptView).add("note", HINT)
 
     def focus_target(self) -> Widget | None:
         return self.query_one("#prompt", Input)
+
+    def leave_target(self) -> Widget | None:
+        """Esc in any of the pane's inputs goes to the transcript (scroll it, copy from it, the app's keys)."""
+        return self.transcript
 
     @property
     def transcript(self) -> TranscriptView:
@@ -132,10 +172,24 @@ class ChatPane(Pane):
     # -- model picker ------------------------------------------------------------------------------------------
 
     def on_models_updated(self, message: ModelsUpdated) -> None:
+        self._models = message.snapshot.chat_models()
+        self._fill_picker()
+        self._pending_model = None
+        self.select_model(self.model)
+
+    def on_resize(self, event: events.Resize) -> None:
+        room = max(event.size.width - SETTINGS_CHROME, 12)
+        if room != self._label_room:
+            self._label_room = room
+            self._fill_picker()
+
+    def _fill_picker(self) -> None:
+        """The chat models as options whose labels fit the picker's width; the choice survives a refill."""
         select = self.query_one("#model-select", Select)
         current = None if select.is_blank() else str(select.value)
-        models = message.snapshot.chat_models()
-        options = [(literal(f"{m.id}{'  ● loaded' if m.loaded else ''}"), m.id) for m in models]
+        models = self._models
+        room = self._label_room or max((self.size.width or 80) - SETTINGS_CHROME, 12)
+        options = [(literal(option_label(m, room)), m.id) for m in models]
         with self.prevent(Select.Changed):
             select.set_options(options)
             ids = [m.id for m in models]
@@ -145,8 +199,6 @@ class ChatPane(Pane):
             elif ids:
                 loaded = [m.id for m in models if m.loaded]
                 select.value = loaded[0] if loaded else ids[0]
-        self._pending_model = None
-        self.select_model(self.model)
 
     @on(Select.Changed, "#model-select")
     def _model_changed(self, event: Select.Changed) -> None:
@@ -191,6 +243,7 @@ class ChatPane(Pane):
             return
         temperature, max_tokens = options
         event.input.value = ""
+        self.query_one(PromptInput).remember(text)
         system = self.query_one("#system", Input).value.strip()
         self.conversation.append(ChatMessage("user", text))
         messages = with_system(system, list(self.conversation))
@@ -198,6 +251,7 @@ class ChatPane(Pane):
         if len(self.conversation) == 1 and all(e.kind == "note" for e in transcript.entries):
             transcript.clear()
         transcript.add("user", text)
+        transcript.add("model", model)
         transcript.add("assistant")
         self.streaming = True
         self._peak_rate = 0.0
@@ -231,9 +285,11 @@ class ChatPane(Pane):
         self.last_reply = record.text
         self.conversation.append(ChatMessage("assistant", record.text))
         load = message.result.load
-        summary = reply_summary(record, load.load_s if load else None)
-        transcript.add("stats", summary)
-        self.set_status(("stopped · " if record.status == "cancelled" else "") + summary)
+        if load is not None:  # apart from the figures: the load is not in them, and it explains a long TTFT
+            transcript.add("stats", cold_start_note(load.load_s))
+        transcript.add("stats", reply_summary(record))
+        status = ("stopped · " if record.status == "cancelled" else "") + reply_status(message.result)
+        self.set_status(fit_parts(status, self.size.width or 80))
 
     def on_chat_failed(self, message: ChatFailed) -> None:
         self._done()
@@ -255,6 +311,7 @@ class ChatPane(Pane):
     # -- actions -----------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Not streaming: Esc (and ctrl+c) are not ours, so the app's Esc (leave the input) and Input's copy run.
         if action == "stop":
             return self.streaming
         return True
@@ -266,7 +323,8 @@ class ChatPane(Pane):
 
     def action_copy_reply(self) -> None:
         if self.last_reply:
-            self.app.copy_to_clipboard(self.last_reply)
+            # Never raw control bytes in the clipboard: a pasted ESC sequence would run in the next terminal.
+            self.app.copy_to_clipboard(strip_controls(self.last_reply))
             self.notify("Copied the last reply.", timeout=2)
         else:
             self.notify("No reply to copy yet.", severity="warning", timeout=2)
@@ -280,4 +338,4 @@ class ChatPane(Pane):
         self.set_status("")
 
 
-__all__ = ["ChatDefaults", "ChatPane", "gauge", "parse_options"]
+__all__ = ["ChatDefaults", "ChatPane", "fit_parts", "gauge", "option_label", "parse_options"]

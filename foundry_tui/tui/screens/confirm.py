@@ -1,6 +1,7 @@
 """A yes/no confirmation dialog: `push_screen(ConfirmScreen(...), callback)` gets True (y) or False (n, Esc).
 
 The message is rendered literally: it usually names a model, and model ids come from a catalog or a server.
+It fits 80×24: 76 columns at most, and it grows with its message up to the screen's height (then it scrolls).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ class ConfirmScreen(ModalScreen[bool]):
         align: center middle;
     }
     ConfirmScreen > #dialog {
-        width: 68;
-        max-width: 95%;
+        width: 76;
+        max-width: 100%;
         height: auto;
         max-height: 90%;
         padding: 1 2;

@@ -4,6 +4,9 @@ A view: the dialog posts `ImportRequested`; the app runs the import through the 
 steps are the importer's subprocesses) and posts `ImportProgress` and `ImportFinished` back here. Esc posts
 `ImportCancelRequested`; the importer then removes its temporary files, so a cancelled import leaves nothing
 registered.
+
+It fits 80×24: 76 columns wide, and the stage and error lines take no room until they have something to say. The
+dialog's own keys are spelled out on its last line (the footer underneath belongs to the screen it covers).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from foundry_tui.importer import DEMO_DISPLAY_NAME, PRECISIONS
 from foundry_tui.tui.messages import ImportCancelRequested, ImportFinished, ImportProgress, ImportRequested
 from foundry_tui.tui.widgets.literal import literal
 
+IDLE_HINT = "Enter imports · Tab moves between fields · Esc closes"
+BUSY_HINT = "Esc cancels: the temporary files are removed and nothing is registered"
+
 
 class ImportScreen(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -32,6 +38,8 @@ class ImportScreen(ModalScreen[None]):
     ImportScreen #import-buttons Button { height: 1; border: none; min-width: 12; margin: 0 1 0 0; }
     ImportScreen #import-stage { height: auto; }
     ImportScreen #import-error { color: $error; height: auto; }
+    ImportScreen .-empty { display: none; }
+    ImportScreen #import-hint { color: $text-muted; }
     ImportScreen LoadingIndicator { height: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
@@ -60,8 +68,9 @@ class ImportScreen(ModalScreen[None]):
                 yield Button("Import", id="import-run", variant="primary", compact=True)
                 yield Button(f"Demo: {DEMO_DISPLAY_NAME}", id="import-demo", compact=True)
             yield LoadingIndicator(id="import-spinner")
-            yield Static("", id="import-stage", markup=False)
-            yield Static("", id="import-error", markup=False)
+            yield Static("", id="import-stage", markup=False, classes="-empty")
+            yield Static("", id="import-error", markup=False, classes="-empty")
+            yield Static(IDLE_HINT, id="import-hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(LoadingIndicator).display = False
@@ -96,6 +105,7 @@ class ImportScreen(ModalScreen[None]):
         precision = str(self.query_one("#import-precision", Select).value)
         model_id = self.query_one("#import-id", Input).value.strip() or None
         self._importing = True
+        self._hint(BUSY_HINT)
         self.query_one(LoadingIndicator).display = True
         self._show_stage(f"starting the import ({'demo: ' + DEMO_DISPLAY_NAME if demo else source})…")
         self.post_message(ImportRequested(source, demo, precision, model_id))
@@ -107,6 +117,7 @@ class ImportScreen(ModalScreen[None]):
 
     def on_import_finished(self, message: ImportFinished) -> None:
         self._importing = False
+        self._hint(IDLE_HINT)
         self.query_one(LoadingIndicator).display = False
         result = message.result
         if result is None:
@@ -120,10 +131,19 @@ class ImportScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def _show_stage(self, text: str) -> None:
-        self.query_one("#import-stage", Static).update(literal(text))
+        self._line("#import-stage", text)
 
     def _error(self, message: str) -> None:
-        self.query_one("#import-error", Static).update(literal(message))
+        self._line("#import-error", message)
+
+    def _hint(self, text: str) -> None:
+        self._line("#import-hint", text)
+
+    def _line(self, selector: str, text: str) -> None:
+        """Set a line of the dialog; an empty one takes no room (class `-empty`)."""
+        line = self.query_one(selector, Static)
+        line.update(literal(text))
+        line.set_class(not text, "-empty")
 
     def action_cancel(self) -> None:
         if self._importing:

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 
 from foundry_tui.engine import units
 from foundry_tui.engine.downloads import DownloadJob
-from foundry_tui.text import escape_controls
+from foundry_tui.text import escape_controls, middle_ellipsis
 from foundry_tui.tui.widgets.cached_models import set_inline_error
 
 ACTIVE_STATES = ("queued", "running")
@@ -50,7 +50,8 @@ class JobCells:
     state: Text
 
 
-def job_cells(job: DownloadJob, bar_width: int, cancelling: bool = False) -> JobCells:
+def job_cells(job: DownloadJob, bar_width: int, cancelling: bool = False, model_width: int = 80) -> JobCells:
+    """One row's cells; the model id is cut in the middle to `model_width` (its device and version stay)."""
     style = STATE_STYLE.get(job.state, "")
     active = job.state == "running"
     state = "cancelling…" if cancelling and job.state in ACTIVE_STATES else job.state
@@ -60,7 +61,7 @@ def job_cells(job: DownloadJob, bar_width: int, cancelling: bool = False) -> Job
     progress.append(todo, style="bright_black")
     progress.append(f" {job.percent:3.0f}%", style=style)
     return JobCells(
-        model=Text(escape_controls(job.model), no_wrap=True, overflow="ellipsis"),
+        model=Text(middle_ellipsis(escape_controls(job.model), model_width), no_wrap=True, overflow="ellipsis"),
         progress=progress,
         speed=Text(units.speed(job.mb_per_s) if active else units.MISSING, justify="right"),
         eta=Text(units.eta(job.eta_s) if active else units.MISSING, justify="right"),
@@ -82,6 +83,7 @@ class DownloadsView(Vertical):
         self._cells: dict[str, JobCells] = {}
         self._cancelling: set[str] = set()
         self._bar_width = 10
+        self._model_width = 40
         self._errors = ""
 
     def compose(self) -> ComposeResult:
@@ -100,6 +102,7 @@ class DownloadsView(Vertical):
 
     def layout_columns(self, model_width: int, bar_width: int) -> None:
         self._bar_width = bar_width
+        self._model_width = model_width
         table = self.table
         table.clear(columns=True)
         table.add_column("Model", key="model", width=model_width)
@@ -152,7 +155,7 @@ class DownloadsView(Vertical):
         table.clear()
         self._cells.clear()
         for model in self._order:
-            cells = job_cells(self.jobs[model], self._bar_width, model in self._cancelling)
+            cells = job_cells(self.jobs[model], self._bar_width, model in self._cancelling, self._model_width)
             self._cells[model] = cells
             table.add_row(cells.model, cells.progress, cells.speed, cells.eta, cells.state, key=model)
         table.display = bool(self._order)
@@ -162,7 +165,7 @@ class DownloadsView(Vertical):
 
     def _update_row(self, job: DownloadJob) -> None:
         """Touch only the cells whose text changed: a progress tick redraws one or two cells."""
-        cells = job_cells(job, self._bar_width, job.model in self._cancelling)
+        cells = job_cells(job, self._bar_width, job.model in self._cancelling, self._model_width)
         before = self._cells.get(job.model)
         self._cells[job.model] = cells
         for field in dataclasses.fields(cells):

@@ -3,6 +3,9 @@
 Streaming appends re-wrap only the last wrapped line of the reply, so a 100 KB reply at thousands of tokens a
 second costs the same per update as a short one, and no screen-wide relayout happens. Text is untrusted: it is
 stored with control characters escaped and drawn as plain segments (no markup is ever parsed).
+
+Each turn says who wrote it: `you › …` for the user, and a `model ›` line above each reply naming the model (cut
+in the middle when the id is wider than the transcript, so its device and version stay visible).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from foundry_tui.text import escape_controls
+from foundry_tui.text import escape_controls, middle_ellipsis
 
-Kind = Literal["user", "assistant", "stats", "error", "note"]
-INDENT = {"user": "", "assistant": "  ", "stats": "  ", "error": "  ", "note": ""}
-STYLED = ("user", "stats", "error", "note")
-PREFIX = {"user": "you › ", "assistant": "", "stats": "", "error": "error: ", "note": ""}
+Kind = Literal["user", "model", "assistant", "stats", "error", "note"]
+INDENT = {"user": "", "model": "", "assistant": "  ", "stats": "  ", "error": "  ", "note": ""}
+STYLED = ("user", "model", "stats", "error", "note")
+PREFIX = {"user": "you › ", "model": "", "assistant": "", "stats": "", "error": "error: ", "note": ""}
+MODEL_SUFFIX = " ›"
 
 
 def wrap_offsets(text: str, width: int) -> list[tuple[int, str]]:
@@ -68,10 +72,17 @@ class Entry:
 
 
 class TranscriptView(ScrollView, can_focus=True):
-    COMPONENT_CLASSES = {"transcript--user", "transcript--stats", "transcript--error", "transcript--note"}
+    COMPONENT_CLASSES = {
+        "transcript--user",
+        "transcript--model",
+        "transcript--stats",
+        "transcript--error",
+        "transcript--note",
+    }
     DEFAULT_CSS = """
     TranscriptView { height: 1fr; overflow-x: hidden; overflow-y: scroll; }
     TranscriptView > .transcript--user { color: $accent; text-style: bold; }
+    TranscriptView > .transcript--model { color: $text-secondary; text-style: bold; }
     TranscriptView > .transcript--stats { color: $text-muted; }
     TranscriptView > .transcript--error { color: $error; }
     TranscriptView > .transcript--note { color: $text-muted; }
@@ -140,6 +151,9 @@ class TranscriptView(ScrollView, can_focus=True):
     def _wrap_entry(self, entry: Entry, *, full: bool) -> int:
         """Re-wrap the entry (or only its last line); returns how many old lines were kept unchanged."""
         width = self._width_for(entry.kind)
+        if entry.kind == "model":  # one line whatever the width: the id cut in the middle
+            entry.lines = [(0, middle_ellipsis(entry.text, width - len(MODEL_SUFFIX)) + MODEL_SUFFIX)]
+            return 0
         if full or not entry.lines:
             entry.lines = wrap_offsets(entry.text, width)
             return 0
