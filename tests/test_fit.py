@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from foundry_tui.engine.fit import (
     HEADROOM_MB,
     MIN_COMPARABLE_MB,
     RUNTIME_BASELINE_MB,
+    WORKING_TOKENS,
     FitEstimate,
     check_fit,
     estimate,
@@ -67,7 +69,7 @@ def test_smollm2_estimate_is_files_plus_kv_plus_runtime(smol_dir: Path) -> None:
     assert est.kv_mb == 360.0 and est.baseline_mb == RUNTIME_BASELINE_MB == 14.0
     assert est.load_mb == pytest.approx(SMOL_FILES_MB + 14.0)  # after the load: no KV cache yet
     assert est.total_mb == pytest.approx(SMOL_FILES_MB + 360.0 + 14.0)
-    assert est.describe() == "files 258 MB + KV cache 360 MB (fp32 assumed, 8192 tokens) + runtime 14 MB"
+    assert est.describe() == "files 258 MB + KV cache 360 MB (fp32 assumed, 8192 tokens, one buffer) + runtime 14 MB"
 
 
 def test_the_tiny_models_estimate_says_its_cache_grows(tmp_path: Path) -> None:
@@ -78,6 +80,25 @@ def test_the_tiny_models_estimate_says_its_cache_grows(tmp_path: Path) -> None:
     files = sum(f.stat().st_size for f in directory.iterdir()) / 2**20
     assert est.files_mb == pytest.approx(files) and est.total_mb == pytest.approx(files + 4096 / 2**20 + 14.0)
     assert "KV cache 4 KB (fp32, grows with the sequence, up to 512 tokens)" in est.describe()
+
+
+def test_a_growing_cache_of_a_long_context_model_counts_a_working_length(tmp_path: Path) -> None:
+    """Phi-3.5-mini-like: 32 layers × 32 KV heads × 96, 131,072 tokens, no shared buffer. At its max length the
+    cache would be 96 GB — a bound the runtime never allocates up front; the estimate counts WORKING_TOKENS."""
+    directory = smollm2_like(
+        tmp_path / "phi", num_hidden_layers=32, num_key_value_heads=32, head_size=96, num_attention_heads=32
+    )
+    config_path = directory / "genai_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["model"]["context_length"] = 131072
+    config["search"] = {"max_length": 131072, "past_present_share_buffer": False}
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    est = estimate_for(entry(2700, path=str(directory)))
+    assert est is not None and est.kv_mb is not None
+    full_mb = 2 * 32 * 32 * 96 * 131072 * 4 / 2**20
+    assert full_mb == 98304.0
+    assert est.kv_mb == pytest.approx(full_mb * WORKING_TOKENS / 131072) == 3072.0
+    assert f"grows: {WORKING_TOKENS} of up to 131072 tokens" in est.describe()
 
 
 def test_without_a_config_the_size_rule_is_labelled() -> None:
@@ -107,8 +128,8 @@ def test_kv_cache_decides_the_fit(smol_dir: Path) -> None:
     roomy = check_fit(entry(258), SAMPLE, estimate=est)
     assert (roomy.fits, roomy.target, roomy.free_mb, roomy.estimate) == (True, "RAM", 8192.0, est)
     assert roomy.message == (
-        "m-generic-cpu:1 fits in RAM: needs 632 MB (files 258 MB + KV cache 360 MB (fp32 assumed, 8192 tokens) + "
-        "runtime 14 MB), 8.00 GB available of 16.0 GB"
+        "m-generic-cpu:1 fits in RAM: needs 632 MB (files 258 MB + KV cache 360 MB (fp32 assumed, 8192 tokens, "
+        "one buffer) + runtime 14 MB), 8.00 GB available of 16.0 GB"
     )
     tight = dataclasses.replace(SAMPLE, ram_available_mb=500.0)  # the files fit, the KV cache does not
     check = check_fit(entry(258), tight, estimate=est)

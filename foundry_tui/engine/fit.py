@@ -5,9 +5,11 @@ The estimate (models with a `genai_config.json`: local ones and downloaded ones)
 Files: weights are read (or mapped) whole. KV cache: 2 × layers × KV heads × head size × tokens × bytes; with
 `past_present_share_buffer` the runtime allocates it for the whole context, but RSS shows it only as the requests
 touch it (measured: almost none after the first request, all of it after two or three), so it is compared with the
-memory after requests, not after the load. Without a shared buffer the cache grows with the sequence: the estimate
-is its size at the config's max length. Models without a config (a catalog entry not downloaded yet) fall back to
-the older size rule, `size × 1.2 + 512 MB` ("size-based" in the message).
+memory after requests, not after the load (and after many requests the runtime may keep a second copy: the estimate
+counts one). Without a shared buffer the cache grows with the sequence: the estimate counts a working length of
+WORKING_TOKENS (a long chat), not the max length — for a 128k-context model that bound is tens of GB the runtime
+never allocates up front, and a warning on every load would be noise. Models without a config (a catalog entry not
+downloaded yet) fall back to the older size rule, `size × 1.2 + 512 MB` ("size-based" in the message).
 
 Free RAM is the OS's "available" figure; free VRAM is total − used on the NVIDIA GPU with the most room. For a
 server on another machine nothing here is measurable: "remote — fit not checked". A warning, never a refusal.
@@ -33,6 +35,9 @@ RUNTIME_BASELINE_MB = 14.0
 of 3 runs on 2026-12-01 (foundry-local-sdk 2.2.1, onnxruntime 1.31.0, onnxruntime-genai 0.18.0, Linux x86_64,
 CPU). A later load in the same process does not pay it again (measured: SmolLM2 after the tiny model, −13 MB), so
 the session passes `runtime_warm` once a model was loaded in this process (the in-process runtime only)."""
+
+WORKING_TOKENS = 4096
+"""Tokens a growing (unshared) KV cache is estimated for: a long probe chat or benchmark prompt plus its reply."""
 
 MIN_COMPARABLE_MB = 8.0
 """Below this a measured figure is RSS noise (allocator slack, a page table): no estimate error is given for it."""
@@ -74,7 +79,7 @@ class FitEstimate:
         return self.files_mb + (self.kv_mb or 0.0) + self.baseline_mb
 
     def describe(self) -> str:
-        """`files 258 MB + KV cache 360 MB (fp32, 8192 tokens) + runtime 14 MB`."""
+        """`files 258 MB + KV cache 360 MB (fp32, 8192 tokens, one buffer) + runtime 14 MB`."""
         if self.rule == "size":
             return f"size-based: {_mb(self.files_mb)} × {HEADROOM_FACTOR:g} + {_mb(HEADROOM_MB)} headroom"
         kv = "KV cache unknown" if self.kv_mb is None else f"KV cache {_mb(self.kv_mb)}"
@@ -89,7 +94,9 @@ def kv_note(config: GenaiConfig) -> str:
     if config.kv_cache_bytes is None:
         return "genai_config.json lacks its dimensions"
     if config.share_buffer:
-        return f"{config.kv_dtype}{source}, {tokens} tokens"
+        return f"{config.kv_dtype}{source}, {tokens} tokens, one buffer"
+    if tokens is not None and tokens > WORKING_TOKENS:
+        return f"{config.kv_dtype}{source}, grows: {WORKING_TOKENS} of up to {tokens} tokens"
     return f"{config.kv_dtype}{source}, grows with the sequence, up to {tokens} tokens"
 
 
@@ -111,6 +118,9 @@ def estimate(entry: ModelEntry, config: GenaiConfig | None, *, runtime_warm: boo
             files = float(entry.size_mb)
         if files is not None:
             kv_bytes = config.kv_cache_bytes
+            tokens = config.kv_tokens
+            if kv_bytes is not None and not config.share_buffer and tokens and tokens > WORKING_TOKENS:
+                kv_bytes = kv_bytes * WORKING_TOKENS // tokens  # the bytes are linear in the tokens
             kv = None if kv_bytes is None else units.mb_of(kv_bytes)
             baseline = 0.0 if runtime_warm else RUNTIME_BASELINE_MB
             return FitEstimate("genai_config", files, kv, baseline, kv_note(config))

@@ -71,3 +71,22 @@ async def test_data_goes_down_once_and_never_bubbles_back(make_app: MakeApp) -> 
         app.post_message(LoadRequested(CACHED))
         await wait_for(pilot, lambda: seen.count("ModelLoaded") >= 2 and seen.count("ModelsUpdated") >= 5, "the load")
         assert seen.count("ModelLoaded") == 2  # to the strip and the Monitor pane, once each
+
+
+async def test_a_hostile_model_id_in_the_strip_is_text(make_app: MakeApp) -> None:
+    """The strip's tooltip holds the model id: an id with markup stays text (a str tooltip would be parsed, and a
+    malformed tag would crash the app on hover)."""
+    from foundry_tui.engine.lifecycle import LoadReport
+    from foundry_tui.tui.widgets.memory_strip import MemoryStrip
+
+    app = make_app()
+    async with app.run_test(size=(80, 24), tooltips=True) as pilot:
+        strip = app.main_screen.query_one(MemoryStrip)
+        strip.post_message(ModelLoaded(LoadReport("evil[/]id[bold]x", 0.5, 100.0, 350.0, 1000.0, 1250.0)))
+        label = app.main_screen.query_one("#lifecycle", Label)
+        await wait_for(pilot, lambda: label.tooltip is not None, "the tooltip")
+        assert str(label.tooltip).startswith("evil[/]id[bold]x: load ")
+        await pilot.hover("#lifecycle")
+        await pilot.pause(0.6)
+        await settle(pilot)
+        assert app.is_running

@@ -358,7 +358,7 @@ def test_l_and_u_act_on_the_model_highlighted_in_the_monitor(tmp_path: Path) -> 
         assert "+68 MB" in screen  # the residue
         # The strip says it in short at 80 columns (the model's own figure), the whole line in its tooltip.
         strip = app.query_one("#lifecycle", Label)
-        assert str(strip.render()) == "residue +68 MB" and strip.tooltip == f"{CACHED}: residue +68 MB"
+        assert str(strip.render()) == "residue +68 MB" and str(strip.tooltip) == f"{CACHED}: residue +68 MB"
         await pilot.press("l")
         await wait_for(pilot, lambda: CACHED in backend.loaded, "the load from the Monitor")
         assert not [n for n in app._notifications if "Select a model first" in n.message]

@@ -16,6 +16,7 @@ from foundry_tui.engine import metrics, units
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
 from foundry_tui.text import safe_line
 from foundry_tui.tui.messages import ModelLoaded, ModelUnloaded, StreamStats
+from foundry_tui.tui.widgets.literal import literal
 
 RATE_POINTS = 180  # ~1 minute of stream updates at 3 Hz
 
@@ -139,8 +140,8 @@ class MemoryStrip(Widget):
         label = self.query_one("#lifecycle", Label)
         whole = f"{model}: {figures}"
         self._set("#lifecycle", whole if len(whole) <= label.size.width - 1 else figures)
-        if label.tooltip != whole:
-            label.tooltip = whole
+        if str(label.tooltip or "") != whole:
+            label.tooltip = literal(whole)  # a model id is untrusted: a str tooltip would be parsed as markup
 
     def on_resize(self) -> None:
         self._show_lifecycle()
