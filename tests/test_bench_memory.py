@@ -204,7 +204,27 @@ def test_a_model_with_a_later_model_still_loaded_is_not_charged_for_both(
     lifecycle.load("a")
     lifecycle.load("c")  # loaded after "a": counting from "a"'s load would charge "c" to "a"
     mb, note, _ = memory_of(bench(backend, sampler, lifecycle, "a"), "a")
-    assert mb is None and note == f"{attribution.LOADED_BEFORE}, and c loaded after it"
+    assert mb is None and note == attribution.LOADED_BEFORE
+
+
+def test_a_model_loaded_before_an_unload_of_another_is_not_measured(
+    backend: MemoryEffects, sampler: ScriptedSampler, lifecycle: ModelLifecycle
+) -> None:
+    """a loaded, c loaded and unloaded (its residue stays in the process): counting from a's load would charge
+    c's leftovers to a, or — once memory is given back — a figure below a's own."""
+    lifecycle.load("a")
+    lifecycle.load("c")
+    lifecycle.unload("c")
+    assert lifecycle.rss_before_load("a") is None
+    mb, note, _ = memory_of(bench(backend, sampler, lifecycle, "a"), "a")
+    assert mb is None and note == attribution.LOADED_BEFORE
+
+
+def test_a_stale_base_is_no_figure() -> None:
+    counted = attribution.Attribution("rss", attribution.IN_PROCESS, base_mb=400.0)
+    assert counted.figure(470.0, None) == 70.0
+    assert counted.figure(396.0, None) == 0.0  # RSS noise around the base
+    assert counted.figure(300.0, None) is None  # less than before the load: the base is stale
 
 
 def test_a_model_that_failed_to_load_has_no_memory(

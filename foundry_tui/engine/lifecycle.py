@@ -112,10 +112,17 @@ class ModelLifecycle:
         self._memory: dict[str, ModelMemory] = {}
         self._lock = threading.Lock()
         self._listening = False
+        self._actions = 0  # successful loads and unloads so far
+        self._load_action: dict[str, int] = {}  # model → `_actions` right after its load
 
     def rss_before_load(self, model: str) -> float | None:
-        """The process RSS (MB) right before `model` was loaded, while it stays loaded (None: its load not seen)."""
-        return self._rss_before_load.get(model)
+        """The process RSS (MB) right before `model` was loaded, while it is the last thing loaded or unloaded
+        here. None: its load was not seen, or another load or unload changed the process since — measured against
+        it, that other model's memory (or what its unload left) would be charged to this one."""
+        with self._lock:
+            if self._load_action.get(model) != self._actions:
+                return None
+            return self._rss_before_load.get(model)
 
     @property
     def loaded_before(self) -> bool:
@@ -157,7 +164,10 @@ class ModelLifecycle:
             if known is None or known.after_unload_mb is not None:  # loading a loaded model again changes nothing
                 known = ModelMemory(entry.id, holder, before_mb, after_mb, note=note)
                 self._memory[entry.id] = known
-            self._rss_before_load.setdefault(entry.id, before.process_rss_mb)
+            if entry.id not in self._rss_before_load:  # loading a loaded model again changes nothing
+                self._rss_before_load[entry.id] = before.process_rss_mb
+                self._actions += 1
+                self._load_action[entry.id] = self._actions
         self._listen()
         report = LoadReport(
             entry.id,
@@ -182,6 +192,9 @@ class ModelLifecycle:
         _, after_mb, _ = self._holding(after)
         with self._lock:
             baseline = self._rss_before_load.pop(model, None)
+            if self._load_action.pop(model, None) != self._actions:
+                baseline = None  # other loads or unloads since: the residue would hold theirs too
+            self._actions += 1
             memory = self._memory.get(model)
             if memory is not None:
                 memory = replace(memory, after_unload_mb=after_mb)

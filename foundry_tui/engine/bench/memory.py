@@ -5,7 +5,8 @@ Where the models live decides what can be measured (`placement`, once per run):
 - the in-process runtime: the largest RSS during the model's run − the RSS right before its load. When the run
   loaded it, "before" is the run's own sample; when it was already loaded, the lifecycle's `rss_before_load`
   (the RSS right before that earlier load). That earlier load may not have been seen ("unknown — loaded before
-  the run"), and another model loaded after it and still loaded would be counted as its memory: then no figure.
+  the run"), and any load or unload since (another model's memory, or what its unload left) would be counted as
+  its memory: then no figure.
   A model loaded after an earlier one that stays loaded is not charged for it (its "before" already holds it).
 - an endpoint on this machine: the largest RSS of the server process (the sampler watches it) during the
   model's run — the whole server process, with whatever else it holds.
@@ -14,11 +15,11 @@ Where the models live decides what can be measured (`placement`, once per run):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from foundry_tui.backends.base import BackendInfo
+from foundry_tui.engine.fit import MIN_COMPARABLE_MB
 from foundry_tui.engine.monitor import ServerTarget, is_local_endpoint
 
 Placement = Literal["in-process", "server", "remote", "unwatched"]
@@ -54,7 +55,10 @@ class Attribution:
         if self.how == "rss":
             if self.base_mb is None or rss_peak_mb is None:
                 return None
-            return max(0.0, rss_peak_mb - self.base_mb)  # memory given back since: the model holds none of it
+            own = rss_peak_mb - self.base_mb
+            if own < -MIN_COMPARABLE_MB:
+                return None  # the process holds less than before the load: the base is stale, not a measurement
+            return max(0.0, own)  # within RSS noise of the base
         if self.how == "server":
             return server_rss_peak_mb
         return None
@@ -66,18 +70,14 @@ class Attribution:
         return self.note
 
 
-def in_process(
-    *, loaded_by_run: bool, rss_before_mb: float | None, earlier_base_mb: float | None, later_loaded: Sequence[str]
-) -> Attribution:
+def in_process(*, loaded_by_run: bool, rss_before_mb: float | None, earlier_base_mb: float | None) -> Attribution:
     """The in-process runtime. `rss_before_mb`: the run's sample right before it loaded the model;
-    `earlier_base_mb`: the lifecycle's pre-load RSS of a model that was loaded before the run;
-    `later_loaded`: other models still loaded whose load came after that earlier one."""
+    `earlier_base_mb`: the lifecycle's pre-load RSS of a model loaded before the run (None when its load was not
+    seen or anything was loaded or unloaded since: `ModelLifecycle.rss_before_load`)."""
     if loaded_by_run:
         return Attribution("rss", IN_PROCESS, rss_before_mb)
     if earlier_base_mb is None:
         return Attribution("none", LOADED_BEFORE)
-    if later_loaded:
-        return Attribution("none", f"{LOADED_BEFORE}, and {', '.join(later_loaded)} loaded after it")
     return Attribution("rss", IN_PROCESS_EARLIER, earlier_base_mb)
 
 

@@ -185,27 +185,9 @@ def _attribution(
     if place != "in-process":
         return attribution.for_placement(place, sampler.server)
     loaded_by_run = rss_before_mb is not None
+    # Loaded before the run: its pre-load RSS holds only while nothing was loaded or unloaded since.
     earlier = None if loaded_by_run else lifecycle.rss_before_load(run.model)
-    later = [] if earlier is None else _loaded_after(lifecycle, run.model, earlier)
-    return attribution.in_process(
-        loaded_by_run=loaded_by_run, rss_before_mb=rss_before_mb, earlier_base_mb=earlier, later_loaded=later
-    )
-
-
-def _loaded_after(lifecycle: ModelLifecycle, model: str, base_mb: float) -> list[str]:
-    """Other loaded models that may have been loaded after `model` (a later pre-load RSS, or a load not seen)."""
-    try:
-        loaded = lifecycle.backend.list_loaded()
-    except FoundryTuiError:
-        return []
-    later = []
-    for entry in loaded:
-        if entry.id == model:
-            continue
-        other = lifecycle.rss_before_load(entry.id)
-        if other is None or other > base_mb:
-            later.append(entry.id)
-    return later
+    return attribution.in_process(loaded_by_run=loaded_by_run, rss_before_mb=rss_before_mb, earlier_base_mb=earlier)
 
 
 def unload(run: ModelRun, lifecycle: ModelLifecycle) -> None:
