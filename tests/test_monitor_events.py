@@ -235,6 +235,28 @@ def test_steady_stops_before_the_first_request_and_requests_are_figures() -> Non
     assert memory.residue_mb == 300.0
 
 
+def test_another_models_load_in_the_cycle_is_not_charged_to_this_one() -> None:
+    """a loaded (100 → 350), b loaded while a is (→ 900), a's request, a unloaded: a's steady figure stops at b's
+    load; its after-request and residue figures would hold b, so there are none."""
+    t = np.arange(0.0, 14.0, 0.25)
+    rss = np.select([t <= 1.0, t < 4.0, t < 12.0], [100.0, 350.0, 900.0], 650.0)
+    events = (
+        MonitorEvent(1.0, "load_start", "a"),
+        MonitorEvent(1.5, "load_end", "a"),
+        MonitorEvent(3.8, "load_start", "b"),
+        MonitorEvent(4.2, "load_end", "b"),
+        MonitorEvent(8.0, "stream_end", "a", "stop"),
+        MonitorEvent(12.0, "unload_start", "a"),
+        MonitorEvent(12.1, "unload_end", "a"),
+    )
+    timeline = Timeline({"t": t, "server_rss": rss}, events)
+    a = model_memory_report(timeline, "a")
+    assert a is not None and a.memory.steady_mb == 350.0
+    assert a.memory.after_requests_mb is None and a.memory.residue_mb is None
+    b = model_memory_report(timeline, "b")
+    assert b is not None and b.memory.load_delta_mb == 550.0
+
+
 def fixture_timeline() -> Timeline:
     rows = [r for r in records() if r["kind"] == "sample"]
     t = np.array([float(r["t"]) for r in rows])  # type: ignore[arg-type]

@@ -190,6 +190,7 @@ class _Cycle:
     next_load: float | None
     first_token: float | None  # of its first request after the load
     request_ends: tuple[float, ...]  # stream ends of its requests, from the load to the unload
+    others_from: float | None = None  # another model's load or unload ended in the cycle: later figures hold it
 
 
 def _figures(t: np.ndarray, values: np.ndarray, cycle: _Cycle) -> MemoryFigures:
@@ -213,10 +214,13 @@ def _figures(t: np.ndarray, values: np.ndarray, cycle: _Cycle) -> MemoryFigures:
             stop = min(stop, unload_start)
         if cycle.first_token is not None:
             stop = min(stop, cycle.first_token - REQUEST_GUARD_S)
+        if cycle.others_from is not None:
+            stop = min(stop, cycle.others_from)
         lo = max(0, int(np.searchsorted(t, load_end, side="right")) - 1)  # the sample that closed the load
         steady = _median(values, lo, max(lo + 1, int(np.searchsorted(t, stop, side="right"))))
     after_requests: list[float] = []
-    for end in cycle.request_ends:
+    others_from = cycle.others_from if cycle.others_from is not None else math.inf
+    for end in (e for e in cycle.request_ends if e < others_from):
         i = int(np.searchsorted(t, end, side="left"))
         while i < len(t) and not np.isfinite(values[i]):
             i += 1
@@ -229,6 +233,8 @@ def _figures(t: np.ndarray, values: np.ndarray, cycle: _Cycle) -> MemoryFigures:
             stop = min(stop, next_load)
         lo = max(0, int(np.searchsorted(t, unload_end, side="right")) - 1)  # the sample that closed the unload
         after = _median(values, lo, int(np.searchsorted(t, stop, side="right")))
+    if others_from < math.inf:
+        after = None  # what another model's load or unload did is in it: not this model's residue
     residue = None if after is None or before is None else after - before
     first = after_requests[0] if after_requests else None
     most = max(after_requests) if after_requests else None
@@ -261,6 +267,19 @@ def model_memory_report(timeline: Timeline, model: str) -> ModelMemoryReport | N
         state = "loaded"
     requests_until = unload_start.t if unload_start else math.inf
     mine = [e for e in events if e.model == model and end is not None and end.t <= e.t <= requests_until]
+    cycle_end = unload_end.t if unload_end else math.inf
+    others_from = next(
+        (
+            e.t
+            for e in events
+            if e.model != model
+            and e.kind in ("load_end", "unload_end")
+            and end is not None
+            and end.t < e.t
+            and e.t <= cycle_end
+        ),
+        None,
+    )
     cycle = _Cycle(
         start.t,
         end.t if end else None,
@@ -269,6 +288,7 @@ def model_memory_report(timeline: Timeline, model: str) -> ModelMemoryReport | N
         next_load,
         next((e.t for e in mine if e.kind == "first_token"), None),
         tuple(e.t for e in mine if e.kind == "stream_end" and not e.detail.startswith("error")),
+        others_from,
     )
     t = timeline.t
     memory = _figures(t, timeline.get(MODEL_SERIES), cycle)
