@@ -1,8 +1,9 @@
 """The chat's prompt history, walked like a shell's: Up recalls older prompts, Down comes back to the draft.
 
-In memory, capped, with an optional file (`<data_dir>/chat_history`: JSON lines, newest last) so that prompts
-survive a restart. The file is rewritten atomically (a temporary file, then `os.replace`), so a crash never leaves
-half a history; an unreadable file is treated as empty, never as an error.
+In memory, capped. `read_history` / `write_history` keep it in a file (`<data_dir>/chat_history`: JSON lines, newest
+last) so that prompts survive a restart; the TUI calls them on worker threads. The file is rewritten atomically (a
+temporary file, fsync, then `os.replace`), so a crash never leaves half a history; an unreadable file is treated as
+empty, never as an error.
 """
 
 from __future__ import annotations
@@ -16,63 +17,66 @@ MAX_ENTRIES = 200
 MAX_CHARS = 4000  # a pasted document is not worth recalling whole
 
 
+def read_history(path: Path, *, limit: int = MAX_ENTRIES) -> list[str]:
+    """The prompts in the file, oldest first; a missing or damaged file gives an empty history."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    entries: list[str] = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, str) and value.strip():
+            entries.append(value)
+    return entries[-limit:]
+
+
+def write_history(path: Path, entries: list[str]) -> None:
+    """Write the file atomically; a failure (read-only disk) loses only the history, never the chat."""
+    text = "".join(json.dumps(entry) + "\n" for entry in entries)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".chat_history.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+
+
 class PromptHistory:
-    def __init__(self, path: Path | None = None, *, limit: int = MAX_ENTRIES) -> None:
-        self.path = path
+    def __init__(self, *, limit: int = MAX_ENTRIES) -> None:
         self.limit = limit
         self.entries: list[str] = []  # oldest first
         self._cursor: int | None = None  # index into entries while walking; None: at the draft
         self._draft = ""
 
-    # -- persistence -------------------------------------------------------------------------------------------
-
-    def load(self) -> None:
-        """Read the file (when there is one); a missing or damaged file gives an empty history."""
-        if self.path is None:
-            return
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            return
-        entries: list[str] = []
-        for line in lines:
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, str) and value.strip():
-                entries.append(value)
-        self.entries = entries[-self.limit :]
-
-    def save(self) -> None:
-        """Write the file atomically; a failure (read-only disk) loses only the history, never the chat."""
-        if self.path is None:
-            return
-        text = "".join(json.dumps(entry) + "\n" for entry in self.entries)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".chat_history.", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            pass
+    def restore(self, earlier: list[str]) -> None:
+        """Put prompts of earlier runs before the ones sent since (they arrive from a worker after start-up)."""
+        self.entries = [*earlier, *self.entries][-self.limit :]
+        self.reset()
 
     # -- recording and walking ---------------------------------------------------------------------------------
 
-    def add(self, prompt: str) -> None:
-        """Remember a sent prompt (a repeat of the newest one is kept once) and go back to an empty draft."""
+    def add(self, prompt: str) -> bool:
+        """Remember a sent prompt (a repeat of the newest one is kept once) and go back to an empty draft; True
+        when the history changed (then it is worth saving)."""
         self.reset()
         if not prompt.strip() or len(prompt) > MAX_CHARS:
-            return
+            return False
         if self.entries and self.entries[-1] == prompt:
-            return
+            return False
         self.entries = [*self.entries, prompt][-self.limit :]
-        self.save()
+        return True
 
     def reset(self) -> None:
         self._cursor = None
@@ -106,4 +110,4 @@ class PromptHistory:
         return self.entries[self._cursor]
 
 
-__all__ = ["MAX_CHARS", "MAX_ENTRIES", "PromptHistory"]
+__all__ = ["MAX_CHARS", "MAX_ENTRIES", "PromptHistory", "read_history", "write_history"]

@@ -96,6 +96,8 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         self.chat: ChatRun | None = None  # the reply streaming now
         self.bench: BenchRun | None = None  # the benchmark running now
         self.import_cancel: threading.Event | None = None
+        self.history_prompts: tuple[str, ...] = ()  # the chat's prompts as last posted, for the history writer
+        self.history_lock = threading.Lock()
         self._switch_interval = sys.getswitchinterval()
 
     @property
@@ -116,8 +118,7 @@ class FoundryTuiApp(BenchRoutes, App[None]):
             with TabPane("Cache & Downloads", id="cache"):
                 yield CachePane(classes="pane")
             with TabPane("Chat", id="chat"):
-                history = settings.data_dir / "chat_history"  # prompts kept across runs (Up / Down recall them)
-                yield ChatPane(ChatDefaults(settings.temperature, settings.max_tokens, history), classes="pane")
+                yield ChatPane(ChatDefaults(settings.temperature, settings.max_tokens), classes="pane")
             with TabPane("Monitor", id="monitor"):
                 yield MonitorPane(self.session.sampler, classes="pane")
             with TabPane("Benchmark", id="bench"):
@@ -133,6 +134,7 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         self.session.sampler.start()
         self.update_subtitle()
         self.start_session()
+        self.load_history()
 
     def on_ready(self) -> None:
         # Start in the visible pane (its table, its input), not on the tab bar; a key pressed before this stays.

@@ -98,6 +98,13 @@ class ChatRequested(Message):
 
 
 @dataclass
+class HistoryChanged(Message):
+    """The chat's prompt history changed: keep it for the next run (the app writes it on a worker)."""
+
+    prompts: tuple[str, ...]
+
+
+@dataclass
 class ChatStopRequested(Message):
     pass
 
@@ -276,6 +283,13 @@ class ModelUnloaded(_Down):
 
 
 @dataclass
+class HistoryLoaded(_Down):
+    """Prompts sent in earlier runs, read on a worker after start-up."""
+
+    prompts: tuple[str, ...]
+
+
+@dataclass
 class FitEstimated(_Down):
     """The fit estimate made before `action` ("load", "download"), for the Monitor pane to set beside the measured
     figures."""
@@ -317,6 +331,8 @@ __all__ = [
     "DownloadsClearRequested",
     "DownloadsUpdated",
     "FitEstimated",
+    "HistoryChanged",
+    "HistoryLoaded",
     "ImportCancelRequested",
     "ImportFinished",
     "ImportProgress",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -21,7 +22,8 @@ from foundry_tui.engine.chat import Cancel, ChatEvent, Loaded, LoadStarting, Sen
 from foundry_tui.engine.downloads import DownloadJob
 from foundry_tui.engine.fit import FitCheck
 from foundry_tui.engine.metrics import LOAD_TIME
-from foundry_tui.engine.models import ModelsSnapshot
+from foundry_tui.engine.models import ModelEntry, ModelsSnapshot
+from foundry_tui.engine.prompt_history import read_history, write_history
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.importer import Stage
 from foundry_tui.text import safe_line
@@ -210,16 +212,20 @@ class SessionRoutes:
 
     def on_download_requested(self, message: msg.DownloadRequested) -> None:
         """Queued here, on the UI thread, so downloads keep the order they were asked for (queuing never blocks);
-        the fit check on the snapshot's entry and the sampler's latest figures does not block either."""
+        the fit check (it may read the model's genai_config.json) runs on a worker."""
         app = self._app()
         app.action_show_tab("cache")
         if not app.session.ready:
             app.notify("The runtime is not ready yet.", severity="warning")
             return
+        app.session.downloads.enqueue(message.model_id)
         entry = app.snapshot.find(message.model_id)
         if entry is not None:
-            self._fit_warning(app.session.fit(entry), "download")
-        app.session.downloads.enqueue(message.model_id)
+            self.check_fit(entry, "download")
+
+    @work(thread=True, group="fit", exit_on_error=False)
+    def check_fit(self, entry: ModelEntry, action: str) -> None:
+        self._fit_warning(self._app().session.fit(entry), action)
 
     def _queue(self, action: str, model_id: str = "") -> None:
         session = self._app().session
@@ -307,6 +313,27 @@ class SessionRoutes:
         app.chat = chat
         options = app.session.chat_options(max_tokens=message.max_tokens, temperature=message.temperature)
         self.run_chat(message.model_id, list(message.messages), options, chat)
+
+    @property
+    def history_path(self) -> Path:
+        """Where the chat's prompts are kept across runs."""
+        return self._app().settings.data_dir / "chat_history"
+
+    @work(thread=True, group="history", exit_on_error=False)
+    def load_history(self) -> None:
+        prompts = read_history(self.history_path)
+        if prompts:
+            self._app().post_message(Deliver(ChatPane, msg.HistoryLoaded(tuple(prompts))))
+
+    def on_history_changed(self, message: msg.HistoryChanged) -> None:
+        self._app().history_prompts = message.prompts
+        self.save_history()
+
+    @work(thread=True, group="history", exit_on_error=False)
+    def save_history(self) -> None:
+        app = self._app()
+        with app.history_lock:  # one writer at a time, each writing the newest list: the last write wins
+            write_history(self.history_path, list(app.history_prompts))
 
     def on_chat_stop_requested(self, message: msg.ChatStopRequested) -> None:
         chat = self._app().chat

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 
-from textual.app import App, ComposeResult
+import pytest
 from textual.widgets import Input
 
-from foundry_tui.engine.prompt_history import MAX_CHARS, PromptHistory
-from foundry_tui.tui.panes.chat import ChatDefaults, ChatPane
-from tests.tui.helpers import wait_for
+from foundry_tui.config import Settings
+from foundry_tui.engine.prompt_history import MAX_CHARS, PromptHistory, read_history, write_history
+from foundry_tui.tui.panes.chat import ChatPane
+from tests.tui.conftest import MakeApp
+from tests.tui.helpers import settle, wait_for
+
+pytestmark = pytest.mark.anyio
 
 
 def test_walks_back_and_returns_to_the_draft() -> None:
@@ -32,51 +34,49 @@ def test_walks_back_and_returns_to_the_draft() -> None:
 
 def test_is_capped_and_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "data" / "chat_history"
-    history = PromptHistory(path, limit=3)
+    history = PromptHistory(limit=3)
     for prompt in ("a", "multi\nline", "c", "d"):
         history.add(prompt)
     assert history.entries == ["multi\nline", "c", "d"]
-    again = PromptHistory(path, limit=3)
-    again.load()
-    assert again.entries == ["multi\nline", "c", "d"]
+    write_history(path, history.entries)
+    assert read_history(path, limit=3) == ["multi\nline", "c", "d"]
+    assert read_history(path, limit=2) == ["c", "d"]
     assert [p.name for p in path.parent.iterdir()] == ["chat_history"]  # the temporary file was renamed
+    again = PromptHistory(limit=3)
+    again.add("typed before the file was read")
+    again.restore(read_history(path))
+    assert again.entries == ["c", "d", "typed before the file was read"]
 
 
 def test_a_damaged_file_is_an_empty_history_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "chat_history"
     path.write_bytes(b'"kept"\n{not json\n\xff\xfe\n42\n')
-    history = PromptHistory(path)
-    history.load()
-    assert history.entries == []  # undecodable bytes: the whole file is ignored
+    assert read_history(path) == []  # undecodable bytes: the whole file is ignored
     path.write_text('"kept"\n{not json\n42\n"also kept"\n', encoding="utf-8")
-    history.load()
-    assert history.entries == ["kept", "also kept"]
-    history.add("new")
-    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == ["kept", "also kept", "new"]
+    assert read_history(path) == ["kept", "also kept"]
+    assert read_history(tmp_path / "missing") == []
 
 
-class ChatOnly(App[None]):
-    def __init__(self, history_path: Path) -> None:
-        super().__init__()
-        self.history_path = history_path
-
-    def compose(self) -> ComposeResult:
-        yield ChatPane(ChatDefaults(0.0, 64, history_path=self.history_path))
-
-
-def test_the_pane_recalls_prompts_from_an_earlier_run(tmp_path: Path) -> None:
-    path = tmp_path / "chat_history"
-    PromptHistory(path).add("from yesterday")
-
-    async def main() -> None:
-        app = ChatOnly(path)
-        async with app.run_test(size=(80, 24)) as pilot:
-            prompt = app.query_one("#prompt", Input)
-            prompt.focus()
-            await wait_for(pilot, lambda: app.focused is prompt, "the prompt")
-            await pilot.press("up")
-            assert prompt.value == "from yesterday"
-            await pilot.press("down")
-            assert prompt.value == ""
-
-    asyncio.run(main())
+async def test_the_app_keeps_prompts_across_runs(make_app: MakeApp, tmp_path: Path) -> None:
+    """The first run's prompts are written (on a worker) to <data_dir>/chat_history; the next run recalls them."""
+    settings = Settings(data_dir=tmp_path / "data")
+    app = make_app(settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        chat = app.main_screen.query_one(ChatPane)
+        await wait_for(pilot, lambda: chat.model is not None, "the chat model")
+        await pilot.press(*"from yesterday", "enter")
+        await wait_for(pilot, lambda: len(chat.conversation) == 2 and not chat.streaming, "the reply")
+        await settle(pilot)
+    assert read_history(settings.data_dir / "chat_history") == ["from yesterday"]
+    again = make_app(settings=settings)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        prompt = again.main_screen.query_one("#prompt", Input)
+        await wait_for(pilot, lambda: prompt.has_focus, "the prompt")
+        chat = again.main_screen.query_one(ChatPane)
+        await wait_for(pilot, lambda: chat.history.entries == ["from yesterday"], "the history of the first run")
+        await pilot.press("up")
+        assert prompt.value == "from yesterday"
+        await pilot.press("down")
+        assert prompt.value == ""

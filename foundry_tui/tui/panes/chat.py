@@ -13,7 +13,6 @@ model picker cuts long ids in the middle and the transcript wraps; nothing else 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -37,6 +36,8 @@ from foundry_tui.tui.messages import (
     ChatRequested,
     ChatStatus,
     ChatStopRequested,
+    HistoryChanged,
+    HistoryLoaded,
     ModelsUpdated,
 )
 from foundry_tui.tui.panes.base import Pane
@@ -56,7 +57,6 @@ SETTINGS_CHROME = len(" model ") + len(" temp ") + 7 + len(" max ") + 8 + 4
 class ChatDefaults:
     temperature: float
     max_tokens: int
-    history_path: Path | None = None  # where prompts are kept across runs (None: this run only)
 
 
 def fit_parts(line: str, width: int, expendable: tuple[str, ...] = ("e2e ", "finish ")) -> str:
@@ -133,7 +133,7 @@ class ChatPane(Pane):
         self._pending_model: str | None = None
         self._models: list[ModelEntry] = []
         self._label_room = 0
-        self.history = PromptHistory(defaults.history_path)
+        self.history = PromptHistory()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-settings"):
@@ -155,8 +155,10 @@ class ChatPane(Pane):
         yield PromptInput(self.history, placeholder="message… (Enter sends, Up recalls)", id="prompt")
 
     def on_mount(self) -> None:
-        self.history.load()
         self.query_one(TranscriptView).add("note", HINT)
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self.history.restore(list(message.prompts))
 
     def focus_target(self) -> Widget | None:
         return self.query_one("#prompt", Input)
@@ -243,7 +245,8 @@ class ChatPane(Pane):
             return
         temperature, max_tokens = options
         event.input.value = ""
-        self.query_one(PromptInput).remember(text)
+        if self.query_one(PromptInput).remember(text):
+            self.post_message(HistoryChanged(tuple(self.history.entries)))
         system = self.query_one("#system", Input).value.strip()
         self.conversation.append(ChatMessage("user", text))
         messages = with_system(system, list(self.conversation))

@@ -22,9 +22,10 @@ class PromptInput(Input):
         super().__init__(placeholder=placeholder, id=id, compact=True)
         self.history = history
 
-    def remember(self, prompt: str) -> None:
-        """A prompt was sent: it becomes the newest entry and the field is a fresh draft again."""
-        self.history.add(prompt)
+    def remember(self, prompt: str) -> bool:
+        """A prompt was sent: it becomes the newest entry and the field is a fresh draft again (True: the history
+        changed)."""
+        return self.history.add(prompt)
 
     def action_history_older(self) -> None:
         recalled = self.history.older(self.value)

@@ -97,7 +97,10 @@ class ModelRow:
 def report_row(report: ModelMemoryReport, check: FitCheck | None, with_gpu: bool) -> ModelRow:
     """The model's own memory (growth since its load) and the estimate's error for steady and after requests."""
     memory = report.memory
-    est = check.estimate if check else None
+    shown = check.estimate if check else None
+    est = shown
+    if est is not None and (est.rule != "genai_config" or (check is not None and check.target == "VRAM")):
+        est = None  # no error: the size rule is headroom, not an estimate; a GPU variant's estimate is VRAM, not RSS
     steady_err = estimate_error_pct(est.load_mb if est else None, memory.load_delta_mb)
     requests_err = estimate_error_pct(est.total_mb if est else None, memory.requests_delta_mb)
     figures: tuple[str, ...] = (
@@ -118,7 +121,7 @@ def report_row(report: ModelMemoryReport, check: FitCheck | None, with_gpu: bool
     note = ""
     if report.note:
         note = "remote — not measurable" if "remote" in report.note else "memory not measurable"
-    estimate = m.FIT_ESTIMATE.fmt(est.total_mb if est else None)
+    estimate = m.FIT_ESTIMATE.fmt(shown.total_mb if shown else None)
     return ModelRow(safe_line(report.model, 200), report.state, estimate, figures, note)
 
 
