@@ -20,8 +20,7 @@ from foundry_tui.commands import open_session
 from foundry_tui.commands.output import print_json, table
 from foundry_tui.config import Settings
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, compare_results
-from foundry_tui.engine.bench import runner as events
+from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, compare_results, events
 from foundry_tui.engine.bench.report import (
     COMPARE_HEADERS,
     SUMMARY_HEADERS,
@@ -31,10 +30,10 @@ from foundry_tui.engine.bench.report import (
     results_json_text,
     summary_rows,
     throughput_rows,
-    write_atomic,
     write_results,
 )
 from foundry_tui.errors import BackendError, BadInputError
+from foundry_tui.files import write_atomic
 from foundry_tui.text import safe_line
 
 PROG = "foundry-tui"

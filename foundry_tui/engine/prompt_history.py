@@ -8,10 +8,11 @@ empty, never as an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from foundry_tui.files import write_atomic
 
 MAX_ENTRIES = 200
 MAX_CHARS = 4000  # a pasted document is not worth recalling whole
@@ -36,21 +37,8 @@ def read_history(path: Path, *, limit: int = MAX_ENTRIES) -> list[str]:
 
 def write_history(path: Path, entries: list[str]) -> None:
     """Write the file atomically; a failure (read-only disk) loses only the history, never the chat."""
-    text = "".join(json.dumps(entry) + "\n" for entry in entries)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".chat_history.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_atomic(path, "".join(json.dumps(entry) + "\n" for entry in entries))
 
 
 class PromptHistory:

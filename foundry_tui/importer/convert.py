@@ -29,6 +29,7 @@ from foundry_tui.backends.base import Backend, ModelEntry
 from foundry_tui.backends.local_models import validate_model_dir, validate_model_id
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, BadInputError, FoundryTuiError, one_line
+from foundry_tui.files import write_atomic
 from foundry_tui.importer.deps import builder_architectures, require_conversion_modules
 from foundry_tui.importer.runner import StepResult, run_step
 from foundry_tui.importer.sources import (
@@ -447,9 +448,7 @@ def _write_manifest(
         "elapsed_s": round(elapsed_s, 2),
         "versions": versions,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def _registered(backend: Backend, model_id: str) -> ModelEntry | None:

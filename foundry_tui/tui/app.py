@@ -25,6 +25,7 @@ from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.engine.prompts import shipped_prompt_sets
 from foundry_tui.engine.session import Session, watched_sampler
+from foundry_tui.text import middle_ellipsis
 from foundry_tui.tui.bench_routes import BenchRoutes, BenchRun
 from foundry_tui.tui.messages import (
     DownloadRequested,
@@ -40,7 +41,6 @@ from foundry_tui.tui.panes.catalog import CatalogPane
 from foundry_tui.tui.panes.chat import ChatDefaults, ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.routes import ChatRun
-from foundry_tui.tui.widgets.catalog_table import fit
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 TABS = ("catalog", "cache", "chat", "monitor", "bench")
@@ -166,10 +166,10 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         if not loaded:
             what = "none loaded"
         elif len(loaded) == 1:
-            what = f"loaded: {fit(loaded[0], 26, middle=True)}"
+            what = f"loaded: {middle_ellipsis(loaded[0], 26)}"
         else:
             what = units.count(len(loaded), "model") + " loaded"
-        parts = [fit(short_label, 22, middle=True), "" if state == "ready" else state, what]  # ready: the norm
+        parts = [middle_ellipsis(short_label, 22), "" if state == "ready" else state, what]  # ready: the norm
         self.sub_title = " · ".join(part for part in parts if part)
 
     def on_resize(self) -> None:

@@ -234,6 +234,13 @@ def test_past_runs_list_the_cli_runs_too(home: Path, make_app: MakeApp) -> None:
 
 async def show_finished_run(pilot: Pilot[Any], results: BenchResults, path: Path) -> BenchPane:
     pane = await on_bench_tab(pilot)
+    app = pilot.app
+    # The title and the model list depend on the session: a snapshot taken before it is ready would differ.
+    await wait_for(
+        pilot,
+        lambda: app.backend_state == "ready" and app.snapshot.catalog is not None,  # type: ignore[attr-defined]
+        "the session and its models",
+    )
     pane.post_message(BenchDone(results, path))
     await wait_for(pilot, lambda: len(pilot.app.query_one(BenchTable).rows) == 2, "the rows")
     await settle(pilot)

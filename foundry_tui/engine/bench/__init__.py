@@ -18,6 +18,19 @@ Definitions: docs/metrics.md; shapes and usage: docs/benchmarks.md.
 
 from foundry_tui.engine.bench.compare import compare_results
 from foundry_tui.engine.bench.config import MODES, BenchConfig, build_config, parse_concurrency, parse_list
+from foundry_tui.engine.bench.events import (
+    BenchEvent,
+    BenchFinished,
+    BenchStarted,
+    EventCallback,
+    JudgeScored,
+    LevelStarted,
+    ModelFinished,
+    ModelLoaded,
+    ModelStarted,
+    RequestFinished,
+    ResultsWritten,
+)
 from foundry_tui.engine.bench.report import load_results, markdown_report, set_annotation, write_results
 from foundry_tui.engine.bench.results import (
     SCHEMA,
@@ -36,20 +49,7 @@ from foundry_tui.engine.bench.results import (
     RunSettings,
     Summary,
 )
-from foundry_tui.engine.bench.runner import (
-    BenchEvent,
-    BenchFinished,
-    BenchRunner,
-    BenchStarted,
-    EventCallback,
-    JudgeScored,
-    LevelStarted,
-    ModelFinished,
-    ModelLoaded,
-    ModelStarted,
-    RequestFinished,
-    ResultsWritten,
-)
+from foundry_tui.engine.bench.runner import BenchRunner
 from foundry_tui.engine.bench.summaries import build_summaries
 
 __all__ = [

@@ -16,8 +16,6 @@ import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,31 +25,13 @@ from foundry_tui.engine.bench.results import BenchResults, Comparison, RequestRe
 from foundry_tui.engine.bench.summaries import build_summaries
 from foundry_tui.engine.quality import QualitySummary
 from foundry_tui.errors import BadInputError
+from foundry_tui.files import write_atomic
 from foundry_tui.text import escape_controls
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT_MD = "benchmark_report.md"
 MISSING = units.MISSING
-
-
-# -- atomic files --------------------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, fsync, then os.replace: readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def results_json_text(results: BenchResults) -> str:

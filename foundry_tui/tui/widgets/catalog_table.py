@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 
 from foundry_tui.engine import units
 from foundry_tui.engine.models import ModelEntry
-from foundry_tui.text import escape_controls
+from foundry_tui.text import escape_controls, middle_ellipsis
 
 # -- formatting (pure functions) ----------------------------------------------------------------------------
 
@@ -39,14 +39,12 @@ def device_text(entry: ModelEntry) -> str:
 
 def fit(text: str, width: int, *, middle: bool = False) -> str:
     """Shorten to `width` cells with an ellipsis (in the middle for ids, whose variant suffix matters)."""
+    if middle:
+        return middle_ellipsis(text, width)
     if len(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
-    if middle:
-        head = (width - 1) // 2
-        tail = width - 1 - head
-        return f"{text[:head]}…{text[len(text) - tail :]}"
     return f"{text[: width - 1]}…"
 
 

@@ -12,7 +12,7 @@ from foundry_tui.engine import units
 from foundry_tui.engine.fit import FitCheck, estimate_error_pct
 from foundry_tui.engine.metrics import Metric, gpu_key
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline
-from foundry_tui.text import safe_line
+from foundry_tui.text import middle_ellipsis, safe_line
 
 PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
 # The model's own memory, as growth since right before its load: peak during the load, steady after it, after its
@@ -125,16 +125,6 @@ def report_row(report: ModelMemoryReport, check: FitCheck | None, with_gpu: bool
     return ModelRow(safe_line(report.model, 200), report.state, estimate, figures, note)
 
 
-def _crop(text: str, width: int) -> str:
-    """Shorten in the middle: model ids differ at both ends (`…-generic-cpu:1`)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return text[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
-
-
 def model_table(rows: list[ModelRow], headers: tuple[str, ...], width: int) -> tuple[list[str], list[list[str]]]:
     """(header lines, lines of each row) within `width`: one line per model when everything fits with the model
     name at ≥ 24 columns; else a name line (model · state · est) and the figures packed under it."""
@@ -149,7 +139,7 @@ def model_table(rows: list[ModelRow], headers: tuple[str, ...], width: int) -> t
         def line(name: str, state: str, cells: tuple[str, ...], est: str) -> str:
             figures = "".join("  " + c.rjust(w) for c, w in zip(cells, widths, strict=True))
             last = f"  {est.rjust(est_w)}" if with_est else ""
-            return f"{_crop(name, name_w).ljust(name_w)}  {state.ljust(state_w)}{figures}{last}"
+            return f"{middle_ellipsis(name, name_w).ljust(name_w)}  {state.ljust(state_w)}{figures}{last}"
 
         return [line("model", "state", headers, "estimate")], [
             [line(r.model, r.state, r.figures, r.note or r.estimate)] for r in rows
@@ -171,7 +161,7 @@ def model_table(rows: list[ModelRow], headers: tuple[str, ...], width: int) -> t
     for row in rows:
         extra = row.note or ("" if row.estimate == units.MISSING else f"est {row.estimate}")
         tail = f" · {row.state}" + (f" · {extra}" if extra else "")
-        name = _crop(row.model, max(8, width - len(tail)))
+        name = middle_ellipsis(row.model, max(8, width - len(tail)))
         out.append([(name + tail)[:width], *packed(row.figures)])
     return header, out
 
