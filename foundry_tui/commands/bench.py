@@ -108,7 +108,10 @@ class Progress:
     def line(self, event: events.BenchEvent) -> str | None:
         if isinstance(event, events.BenchStarted):
             self.total_models = len(event.models)
-            return f"bench: {len(event.models)} model(s), {event.planned_requests} measured requests planned"
+            return (
+                f"bench: {units.count(len(event.models), 'model')}, "
+                f"{units.count(event.planned_requests, 'measured request')} planned"
+            )
         if isinstance(event, events.ModelStarted):
             self.index = event.index + 1
             return f"[{self.index}/{event.total}] {safe_line(event.model)}"

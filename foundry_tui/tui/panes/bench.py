@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, SelectionList, Sparkline, Static
 
-from foundry_tui.engine import metrics
+from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchResults, Summary
 from foundry_tui.engine.bench.past_runs import run_roots, short_path
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
@@ -231,7 +231,10 @@ class BenchPane(Pane):
             self._set_buttons()
             settings = message.results.settings
             models, prompts = len(settings.models), len(message.results.prompts)
-            self.set_status(f"running {models} model(s) × {prompts} prompts × {settings.rounds} rounds…")
+            self.set_status(
+                f"running {units.count(models, 'model')} × {units.count(prompts, 'prompt')} × "
+                f"{units.count(settings.rounds, 'round')}…"
+            )
         self.results = message.results
         self._render_results()
 
