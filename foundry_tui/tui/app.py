@@ -46,6 +46,7 @@ from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 TABS = ("catalog", "cache", "chat", "monitor", "bench")
 WIDE_TITLE_AT = 120  # columns from which the title names the backend and every loaded model in full
 KEEP_S = 3600.0  # the Monitor pane's "all": the last hour at 4 Hz
+FOCUS_TRIES = 10  # refreshes a chosen tab may take to become the shown one at start-up
 
 
 class FoundryTuiApp(BenchRoutes, App[None]):
@@ -96,6 +97,7 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         self.chat: ChatRun | None = None  # the reply streaming now
         self.bench: BenchRun | None = None  # the benchmark running now
         self.import_cancel: threading.Event | None = None
+        self._chosen_tab: str | None = None  # the tab a key or command chose last (its pane gets the keyboard)
         self.history_prompts: tuple[str, ...] = ()  # the chat's prompts as last posted, for the history writer
         self.history_lock = threading.Lock()
         self._switch_interval = sys.getswitchinterval()
@@ -138,7 +140,9 @@ class FoundryTuiApp(BenchRoutes, App[None]):
 
     def on_ready(self) -> None:
         # Start in the visible pane (its table, its input), not on the tab bar; a key pressed before this stays.
-        if self.focused is None or isinstance(self.focused, Tabs):
+        if self._chosen_tab is not None:  # a tab key came before the layout settled: it wins over the initial tab
+            self._focus_pane(self._chosen_tab)
+        elif self.focused is None or isinstance(self.focused, Tabs):
             self._focus_pane(self.main_screen.query_one("#tabs", TabbedContent).active)
         # Everything built so far (Textual, the SDK, the openai client) lives for the whole session. Freezing it
         # keeps full collections from re-scanning it: measured here, they paused the UI for up to 200 ms.
@@ -213,8 +217,25 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         self._focus_pane(tab)
 
     def _focus_pane(self, tab: str) -> None:
+        """Focus the pane of the tab chosen last, once the screen has settled. Focusing a widget in a hidden tab
+        makes TabbedContent show that tab: a focus scheduled for an earlier choice (start-up's Catalog, a quick
+        second key) must not take the user back there."""
+        self._chosen_tab = tab
+        self.call_after_refresh(self._focus_chosen, tab)
+
+    def _focus_chosen(self, tab: str, tries: int = 0) -> None:
+        if tab != self._chosen_tab:
+            return
+        tabs = self.main_screen.query_one("#tabs", TabbedContent)
+        if tabs.active != tab:  # start-up's initial tab can land after a first key: show the chosen one again
+            if tries < FOCUS_TRIES:
+                tabs.active = tab
+                self.call_after_refresh(self._focus_chosen, tab, tries + 1)
+            return
         for pane in self.main_screen.query(f"#{tab} Pane").results(Pane):
-            pane.focus_pane(primary=True)
+            target = pane.focus_target() or (pane if pane.can_focus else None)
+            if target is not None and self.focused is not target:
+                target.focus()
 
     def action_leave_input(self) -> None:
         """Esc in a text input (when the pane has no use for it): the keyboard goes to the pane's next widget, where

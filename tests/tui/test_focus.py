@@ -155,3 +155,18 @@ def test_help_snapshot(size: tuple[int, int], snap_compare: Any, make_app: MakeA
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("keys", [("5",), ("2", "5"), ("1", "4", "5")])
+async def test_quick_tab_keys_at_launch_end_on_the_last_tab(make_app: MakeApp, keys: tuple[str, ...]) -> None:
+    """Focusing a widget in a hidden tab shows that tab: a focus scheduled for start-up's Catalog (or an earlier
+    key) must not pull the user back after the last key chose another tab."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: app.snapshot.catalog is not None, "the models")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert _tabs(app).active == "bench"
+        pane = app.main_screen.query_one("#bench Pane", Pane)
+        assert app.focused is pane.focus_target()
