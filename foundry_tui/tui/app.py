@@ -41,6 +41,7 @@ from foundry_tui.tui.panes.catalog import CatalogPane
 from foundry_tui.tui.panes.chat import ChatDefaults, ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.routes import ChatRun
+from foundry_tui.tui.widgets.app_tabs import AppTabs
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 TABS = ("catalog", "cache", "chat", "monitor", "bench")
@@ -114,7 +115,7 @@ class FoundryTuiApp(BenchRoutes, App[None]):
     def compose(self) -> ComposeResult:
         settings = self.settings
         yield Header(show_clock=False, icon="◆")
-        with TabbedContent(initial="catalog", id="tabs"):
+        with AppTabs(initial="catalog", id="tabs"):
             with TabPane("Catalog", id="catalog"):
                 yield CatalogPane(classes="pane")
             with TabPane("Cache & Downloads", id="cache"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.widget import Widget
-from textual.widgets import Input, Static, Tabs, TextArea
+from textual.widgets import ContentSwitcher, Input, Static, Tabs, TextArea
 
 from foundry_tui.tui.messages import ModelSelected
 from foundry_tui.tui.widgets.literal import literal
@@ -58,22 +58,22 @@ class Pane(Widget):
 
     def on_show(self) -> None:
         """Arriving on the tab puts the keyboard in the pane, so its keys work at once — unless the user is on the
-        tab bar (browsing tabs with the arrows) or already inside the pane."""
+        tab bar (browsing tabs with the arrows) or already inside the pane. (A tab key or command focuses the
+        primary widget itself: the app's `_focus_pane`.)"""
         focused = self.app.focused
-        if focused is not None and isinstance(focused, Tabs):
+        if focused is not None and (isinstance(focused, Tabs) or focused is self or self in focused.ancestors):
             return
-        self.focus_pane()
-
-    def focus_pane(self, *, primary: bool = False) -> None:
-        """Put the keyboard in the pane (its `focus_target`) unless it is already inside it — or, with `primary`
-        (a key or a command chose the tab: 1–5, alt+1…5, the palette), on the primary widget wherever it was."""
-        focused = self.app.focused
         target = self.focus_target() or (self if self.can_focus else None)
-        inside = focused is not None and (focused is self or self in focused.ancestors)
-        if inside and (not primary or focused is target):
-            return
         if target is not None:
-            self.call_after_refresh(target.focus)
+            self.call_after_refresh(self._focus_if_still_shown, target)
+
+    def _focus_if_still_shown(self, target: Widget) -> None:
+        """Focusing a widget in a hidden tab makes TabbedContent show that tab again: when the user moved on to
+        another tab before this callback ran, leave the keyboard where it is."""
+        for node in self.ancestors:
+            if isinstance(node, ContentSwitcher) and node.current != self.TAB:
+                return
+        target.focus()
 
     def set_status(self, text: str) -> None:
         """Repaint the one-line status (fixed height: no relayout of the screen, it may change 10 times a second)."""
