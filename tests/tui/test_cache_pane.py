@@ -445,7 +445,8 @@ def test_the_register_form_validates_as_you_type(memory: MemoryBackend, make_app
         pane(app).action_focus_register()
         await wait_for(pilot, lambda: app.focused is path, "the path field")
 
-        await pilot.press(*str(tmp_path / "typ"))  # half a path
+        path.insert_text_at_cursor(str(tmp_path / "t"))  # half a path: pasted, then typed
+        await pilot.press("y", "p")
         assert "does not exist" in text_of(app, "#reg-error") and submit.disabled
         await pilot.press("enter")  # refused: nothing is sent
         assert not any(call.startswith("register") for call in memory.calls[1:])
@@ -564,7 +565,8 @@ def test_cache_pane_local_snapshot(
             pane(app).action_focus_register()
             path = app.query_one("#reg-path", Input)
             await wait_for(pilot, lambda: app.focused is path, "the path field")
-            await pilot.press(*f"{HOME}/models/phi-mini")
+            path.insert_text_at_cursor(f"{HOME}/models/phi-mi")  # pasted, then typed
+            await pilot.press("n", "i")
             await wait_for(pilot, lambda: "does not exist" in text_of(app, "#reg-error"), "the live error")
         if scene == "confirm":
             table = cached_table(app)
