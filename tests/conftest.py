@@ -51,10 +51,11 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark by what a test uses, so the fast lane (`-m "not runtime and not slow"`) cannot silently grow slow:
-    the real runtime → `runtime`; a `foundry-tui` subprocess → `slow`."""
+    the real runtime → `runtime`; a `foundry-tui` subprocess or an SVG snapshot (the whole app rendered and
+    compared, 1–3 s each) → `slow`."""
     for item in items:
         names = getattr(item, "fixturenames", ())
         if "runtime" in names:
             item.add_marker(pytest.mark.runtime)
-        if "cli_env" in names:
+        if "cli_env" in names or "snap_compare" in names:
             item.add_marker(pytest.mark.slow)
