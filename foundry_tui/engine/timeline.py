@@ -190,7 +190,7 @@ class _Cycle:
     next_load: float | None
     first_token: float | None  # of its first request after the load
     request_ends: tuple[float, ...]  # stream ends of its requests, from the load to the unload
-    others_from: float | None = None  # another model's load or unload ended in the cycle: later figures hold it
+    others_from: float | None = None  # another model's load or unload began in the cycle: later figures hold it
 
 
 def _figures(t: np.ndarray, values: np.ndarray, cycle: _Cycle) -> MemoryFigures:
@@ -273,7 +273,7 @@ def model_memory_report(timeline: Timeline, model: str) -> ModelMemoryReport | N
             e.t
             for e in events
             if e.model != model
-            and e.kind in ("load_end", "unload_end")
+            and e.kind in ("load_start", "unload_start")
             and end is not None
             and end.t < e.t
             and e.t <= cycle_end
