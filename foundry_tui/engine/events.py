@@ -78,13 +78,6 @@ class EventLog:
             listener(event)
         return event.t
 
-    def relabel(self, t: float, kind: str, model: str) -> None:
-        """Give the marker of `kind` at time `t` another model name (an alias resolved to its id)."""
-        with self._lock:
-            for index, event in enumerate(self._events):
-                if event.t == t and event.kind == kind:
-                    self._events[index] = MonitorEvent(t, kind, model, event.detail)
-
     def subscribe(self, listener: Callable[[MonitorEvent], None]) -> None:
         """Call `listener(event)` for every marker from now on (on the marking thread: keep it short)."""
         with self._lock:
