@@ -59,10 +59,11 @@ class FoundryTuiApp(BenchRoutes, App[None]):
         Binding("3", "show_tab('chat')", "Chat", show=False),
         Binding("4", "show_tab('monitor')", "Monitor", show=False),
         Binding("5", "show_tab('bench')", "Benchmark", show=False),
-        # The same from anywhere, text inputs included (there a plain digit is text).
+        # The same from anywhere, text inputs included (there a plain digit is text): F2–F6 reach every terminal
+        # (in tmux alt+4 arrives as "¢"); alt+1…5 where the terminal sends alt as a prefix.
         *(
-            Binding(f"alt+{n}", f"show_tab('{tab}')", tab.title(), show=False, priority=True)
-            for n, tab in enumerate(("catalog", "cache", "chat", "monitor", "bench"), start=1)
+            Binding(f"alt+{n},f{n + 1}", f"show_tab('{tab}')", tab.title(), show=False, priority=True)
+            for n, tab in enumerate(TABS, start=1)
         ),
         Binding("escape", "leave_input", "Leave input", show=False),
         Binding("l", "load_selected", "Load"),

@@ -101,6 +101,13 @@ async def test_app_keys_are_text_in_inputs_and_alt_digits_switch_tabs(make_app: 
         await pilot.press("alt+1")
         await wait_for(pilot, lambda: _tabs(app).active == "catalog", "alt+1 to show the Catalog")
         await wait_for(pilot, lambda: isinstance(app.focused, CatalogTable), "the catalog table")
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: box.has_focus, "the filter box again")
+        await pilot.press("f6")  # F2–F6: the same from any terminal (tmux sends alt+4 as "¢")
+        await wait_for(pilot, lambda: _tabs(app).active == "bench", "F6 to show the Benchmark")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: _tabs(app).active == "catalog", "F2 to show the Catalog")
+        await wait_for(pilot, lambda: isinstance(app.focused, CatalogTable), "the catalog table")
 
 
 async def test_escape_leaves_an_input_for_the_panes_next_widget(make_app: MakeApp) -> None:
@@ -141,7 +148,7 @@ async def test_help_says_how_focus_works(make_app: MakeApp) -> None:
         panel = app.screen.query_one("HelpPanel")
         await wait_for(pilot, lambda: panel.has_class("-show-help"), "the focused pane's help")
         source = panel.query_one("#widget-help", Markdown).source
-        assert "alt+number" in source and "Esc leaves it" in source and "**Catalog.**" in source
+        assert "F2–F6" in source and "Esc" in source and "**Catalog.**" in source
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])

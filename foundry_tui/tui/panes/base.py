@@ -22,7 +22,8 @@ from foundry_tui.tui.widgets.literal import literal
 _UNSET = object()
 
 FOCUS_HELP = """
-**Keys.** 1–5 or alt+number: a tab, keyboard on its main widget. In a text box keys are text: Esc leaves it.
+**Keys.** 1–5 (F2–F6 from anywhere): a tab, keyboard on its main widget. In a text box keys are text: Esc
+leaves it.
 """
 
 
