@@ -7,6 +7,7 @@ Exit codes (an API, like the --json shapes): 0 success, 1 the operation failed (
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -29,6 +30,11 @@ _GLOBAL_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--data-dir",), {"metavar": "DIR", "help": "app data directory (registrations, logs)"}),
     (("--config",), {"metavar": "FILE", "help": "config file (default: $XDG_CONFIG_HOME/foundry-tui/config.toml)"}),
     (("--api-key",), {"metavar": "KEY", "help": "bearer token for the endpoint"}),
+    (
+        ("--catalog-url",),
+        {"metavar": "URL", "help": "a private catalog or mirror (…/asset-gallery/v1.0/models); default: Azure's"},
+    ),
+    (("--catalog-region",), {"metavar": "REGION", "help": "Azure region for model downloads, e.g. eastus"}),
 ]
 
 
@@ -96,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=argparse.SUPPRESS, metavar="T", help="sampling temperature")
     chat.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
 
+    download = sub.add_parser("download", help="download a catalog model into the cache (Ctrl-C cancels; resumable)")
+    download.add_argument("model", metavar="MODEL", help="alias (the variant for this machine) or exact model id")
+    download.add_argument("--version", type=int, metavar="N", help="a specific catalog version (default: latest)")
+    download.add_argument("--json", action="store_true", help="print the downloaded model as JSON")
+
+    cache = sub.add_parser("cache", help="list, remove or locate downloaded models")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True, parser_class=_Parser)
+    cache_list = cache_sub.add_parser("list", help="models on disk with their size, partial downloads, the total")
+    cache_remove = cache_sub.add_parser("remove", help="delete a downloaded model (a registered one is unregistered)")
+    cache_remove.add_argument("model", metavar="MODEL", help="alias or exact model id")
+    cache_location = cache_sub.add_parser("location", help="print the cache directory")
+    for action in (cache_list, cache_remove, cache_location):
+        action.add_argument("--json", action="store_true", help="print JSON")
+        _add_global_flags(action)
+
+    eps = sub.add_parser("eps", help="execution providers the runtime discovers here; --register downloads them")
+    eps.add_argument(
+        "--register", nargs="*", metavar="NAME", help="download and register these (no name: every discoverable one)"
+    )
+    eps.add_argument("--json", action="store_true", help="print JSON")
+
     doctor = sub.add_parser("doctor", help="check the installation, runtime, cache, catalog, GPU and endpoint")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
@@ -126,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
-    for command in (models, register, unregister, chat, doctor, import_, bench, compare):
+    for command in (models, register, unregister, chat, download, cache, eps, doctor, import_, bench, compare):
         _add_global_flags(command)
     return parser
 
@@ -139,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is None:
             return run_tui(args)
-        return run_command(args)
+        code = run_command(args)
     except FoundryTuiError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -148,6 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0  # `foundry-tui models | head` is not an error
+    from foundry_tui.commands import is_read_only
+
+    if is_read_only(args):
+        # The in-process runtime's shutdown waits a fixed second; a listing has nothing for it to drain.
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            code = 0
+        os._exit(code)
+    return code
 
 
 __all__ = ["BadInputError", "build_parser", "main"]

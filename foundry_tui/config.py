@@ -27,6 +27,8 @@ class Settings:
     temperature: float = 0.0  # deterministic by default: probes and benchmarks should be repeatable
     request_timeout_s: float = 120.0  # whole request, for non-streamed calls
     stall_timeout_s: float = 60.0  # no byte from a stream for this long → the stream is reported as stalled
+    catalog_url: str | None = None  # None → the runtime's default, the Azure Foundry Local catalog
+    catalog_region: str | None = None  # Azure region for the model registry; None → the catalog's hint
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -95,6 +97,40 @@ def _endpoint(value: Any) -> str | None:
     return text.rstrip("/")
 
 
+CATALOG_PATH = "/asset-gallery/v1.0/models"
+
+
+def _catalog_url(value: Any) -> str | None:
+    """A catalog URL as the runtime accepts it: http(s), path ending in /asset-gallery/v1.0/models. A bare host
+    (a mirror's root) gets that path added."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.startswith(("http://", "https://")):
+        raise BadInputError(f"catalog_url must start with http:// or https://, got {text!r}")
+    scheme, _, rest = text.partition("://")
+    host, slash, path = rest.partition("/")
+    if not host:
+        raise BadInputError(f"catalog_url has no host: {text!r}")
+    path = "/" + path.rstrip("/") if slash else ""
+    if path in ("", "/"):
+        return f"{scheme}://{host}{CATALOG_PATH}"
+    if "/ux/v1.0" in path:
+        raise BadInputError(f"catalog_url {text!r} is a legacy /ux/v1.0 URL; use a {CATALOG_PATH} one")
+    if not path.split("?")[0].endswith(CATALOG_PATH):
+        raise BadInputError(f"catalog_url must end in {CATALOG_PATH} (the runtime rejects other paths), got {text!r}")
+    return f"{scheme}://{host}{path}"
+
+
+def _region(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    if any(c.isspace() for c in text):
+        raise BadInputError(f"catalog_region must be one word such as eastus, got {text!r}")
+    return text
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
@@ -107,6 +143,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str | None]] = {
     "data_dir": (_path, "FOUNDRY_TUI_DATA_DIR"),
     "max_tokens": (_positive_int("max_tokens"), "FOUNDRY_TUI_MAX_TOKENS"),
     "temperature": (_float_in("temperature", 0.0, 2.0), "FOUNDRY_TUI_TEMPERATURE"),
+    "catalog_url": (_catalog_url, "FOUNDRY_TUI_CATALOG_URL"),
+    "catalog_region": (_region, "FOUNDRY_TUI_CATALOG_REGION"),
     "request_timeout_s": (_float_in("request_timeout_s", 0.1, 86400.0), None),
     "stall_timeout_s": (_float_in("stall_timeout_s", 0.1, 86400.0), None),
 }

@@ -79,7 +79,7 @@ def test_models_table_says_the_catalog_is_unreachable(registered_env: dict[str, 
     assert result.returncode == 0
     assert_clean(result)
     assert "catalog: unreachable" in result.stdout
-    assert "showing local models" in result.stdout
+    assert "showing local and cached models" in result.stdout
     assert "tiny-generic-cpu:1" in result.stdout
 
 

@@ -25,7 +25,7 @@ def srv() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(models=[CACHED, A, B], foundry_routes="openai") as server:
         server.cached = [CACHED]  # A and B are in the catalog (/foundry/list) but not downloaded
         server.loaded = []
-        server.download_duration_s = 0.2
+        server.download_duration_s = 0.6  # long enough for a rate (engine.downloads.MIN_SPAN_S)
         server.download_steps = 5
         yield server
 
@@ -107,9 +107,10 @@ def test_rate_and_eta_unknown_size_gives_eta_only() -> None:
     assert eta == pytest.approx(4.0)
 
 
-def test_rate_and_eta_needs_two_points() -> None:
+def test_rate_and_eta_needs_two_points_far_enough_apart() -> None:
     assert rate_and_eta(deque(), 0.0, 100) == (None, None)
     assert rate_and_eta(deque([(0.0, 5.0)]), 5.0, 100) == (None, None)
+    assert rate_and_eta(deque([(0.0, 0.01), (0.1, 0.02)]), 0.02, 100) == (None, None)  # no 83-minute ETAs
 
 
 def test_rate_and_eta_stall_shows_zero_speed_and_no_eta() -> None:

@@ -239,17 +239,25 @@ def test_local_lists_do_not_wait_for_the_public_catalog(runtime: FoundryBackend)
 
     from foundry_tui.backends.base import CatalogListing
 
-    saved_future, saved_public = runtime._catalog_future, runtime._public
+    saved = runtime._catalog_future, runtime._public, runtime._catalog_host_down, runtime._runtime_tried_catalog
     pending: concurrent.futures.Future[CatalogListing] = concurrent.futures.Future()
-    recording = _Recording(saved_public)
+    recording = _Recording(saved[1])
     runtime._catalog_future, runtime._public = pending, recording
     try:
         assert TINY_ID in {e.id for e in runtime.list_cached()}
         assert all(e.source == "local" for e in runtime.list_loaded())
         assert recording.called == []
         pending.set_result(CatalogListing((), "unreachable", "offline"))
+        # The catalog host cannot even be reached and the runtime has not waited through its own attempt yet:
+        # the cache is read from disk, and nothing public is loaded.
+        runtime._catalog_host_down, runtime._runtime_tried_catalog = True, False
+        assert TINY_ID in {e.id for e in runtime.list_cached()}
+        runtime.list_loaded()
+        assert recording.called == []
+        # The host answered but the fetch failed (the runtime has paid its retries): the runtime is asked.
+        runtime._catalog_host_down = False
         runtime.list_cached()
         runtime.list_loaded()
         assert recording.called == ["get_cached_models", "get_loaded_models"]
     finally:
-        runtime._catalog_future, runtime._public = saved_future, saved_public
+        runtime._catalog_future, runtime._public, runtime._catalog_host_down, runtime._runtime_tried_catalog = saved

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
-CatalogState = Literal["ok", "unreachable", "unsupported"]
+CatalogState = Literal["ok", "unreachable", "unsupported", "pending"]
 Source = Literal["public", "local", "endpoint"]
 
 
@@ -38,6 +38,12 @@ class ModelEntry:
     cached: bool = False
     loaded: bool = False
     path: str | None = None  # on-disk location when cached / registered
+    selected: bool = False  # the variant the runtime picks for this alias on this machine (its default)
+    latest_version: int | None = None  # newest catalog version of this variant; > version → an upgrade exists
+    license_description: str | None = None
+    capabilities: str | None = None  # as the catalog says, e.g. "tool-calling,reasoning"
+    input_modalities: str | None = None
+    output_modalities: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,10 @@ class CatalogListing:
     """The catalog as fetched. An empty public catalog is `unreachable`, never "no models"."""
 
     models: tuple[ModelEntry, ...]
-    state: CatalogState
+    state: CatalogState  # "pending": still fetching; `models` are then the stored ones, if any
     reason: str | None = None  # why it is unreachable/unsupported, one line
+    stored_at: float | None = None  # set when `models` come from the catalog stored on disk: when it was fetched
+    url: str | None = None  # where the public catalog is fetched from
 
 
 @dataclass(frozen=True)
@@ -117,11 +125,19 @@ class ChatStream(Protocol):
 
 @dataclass(frozen=True)
 class DownloadProgress:
-    percent: float  # 0..100
+    percent: float  # 0..100; the runtime sends 0.0 heartbeats while it connects, before any byte arrives
     total_mb: int | None = None  # model size when known, for MB/s and ETA
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
+
+
+@dataclass(frozen=True)
+class ExecutionProvider:
+    """An execution provider the runtime can use here: registered (usable now) or discoverable (downloadable)."""
+
+    name: str  # e.g. "CUDAExecutionProvider"
+    registered: bool
 
 
 @dataclass(frozen=True)
@@ -195,4 +211,35 @@ class SupportsCompletion(Protocol):
 
     def complete_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Completion:
         """Send one non-streamed request; raises BackendError (kind http/stalled/network/malformed) on failure."""
+        ...
+
+
+EpProgressCallback = Callable[[str, float], None]  # (execution provider name, percent 0..100)
+
+
+@dataclass(frozen=True)
+class EpRegistration:
+    registered: tuple[str, ...]  # newly registered by this call
+    failed: tuple[str, ...]  # asked for, still not registered
+
+
+@runtime_checkable
+class SupportsExecutionProviders(Protocol):
+    """Optional: a backend that can list the execution providers it discovers and download/register them."""
+
+    def execution_providers(self) -> list[ExecutionProvider]: ...
+
+    def register_execution_providers(
+        self, names: list[str] | None, progress: EpProgressCallback | None = None
+    ) -> EpRegistration:
+        """Download and register `names` (None: every discoverable one); blocks until done."""
+        ...
+
+
+@runtime_checkable
+class SupportsVersions(Protocol):
+    """Optional: a backend whose catalog keeps several versions of a model."""
+
+    def model_versions(self, model: str) -> list[ModelEntry]:
+        """Every version of the variant `model` names (an alias: its pick on this machine), newest first."""
         ...

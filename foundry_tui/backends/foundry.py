@@ -9,12 +9,10 @@ a non-streamed request (it hangs), so every request here gets its own streaming 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
+import dataclasses
 import difflib
-import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +21,26 @@ from foundry_tui.backends.base import (
     CatalogListing,
     ChatMessage,
     ChatOptions,
-    DoneEvent,
     DownloadProgress,
-    ErrorEvent,
+    EpProgressCallback,
+    EpRegistration,
+    ExecutionProvider,
     ModelEntry,
     ProgressCallback,
     Source,
-    StreamEvent,
-    TokenEvent,
-    Usage,
 )
-from foundry_tui.backends.foundry_errors import CANCELLED, map_sdk_error, strip_native_prefix
+from foundry_tui.backends.cache_scan import remove_empty_dirs, scan_cache
+from foundry_tui.backends.catalog_reach import DEFAULT_CATALOG_URL, probe_catalog
+from foundry_tui.backends.download_probe import probe_download
+from foundry_tui.backends.foundry_chat import FoundryChatStream
+from foundry_tui.backends.foundry_errors import (
+    CANCELLED,
+    download_error,
+    map_sdk_error,
+    needs_probe,
+    strip_native_prefix,
+)
+from foundry_tui.backends.foundry_logs import catalog_failure_from_logs, log_lines_since
 from foundry_tui.backends.genai_config import read_genai_config
 from foundry_tui.backends.local_models import (
     CHAT_TASKS,
@@ -45,7 +52,6 @@ from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, BadInputError, ModelNotFoundError, one_line
 
 APP_NAME = "foundry-tui"
-_FINISH = {0: "unknown", 1: "error", 2: "stop", 3: "length", 4: "tool_calls"}
 
 
 class FoundryBackend:
@@ -66,6 +72,8 @@ class FoundryBackend:
             model_cache_dir=str(settings.model_cache_dir),
             logs_dir=str(settings.logs_dir),
             log_level=fl.LogLevel.WARNING,
+            catalog_urls=[(settings.catalog_url, None)] if settings.catalog_url else None,
+            catalog_region=settings.catalog_region,
         )
         try:
             fl.FoundryLocalManager.initialize(config)
@@ -78,6 +86,10 @@ class FoundryBackend:
         self._local: Any = manager.get_catalog(fl.CatalogType.LOCAL)
         self._catalog_lock: threading.Lock = threading.Lock()
         self._catalog_future: concurrent.futures.Future[CatalogListing] | None = None
+        # Offline, the runtime's first public call of the process waits ~4 s for the catalog; after that every
+        # public call is quick. Until then an unreachable catalog means: answer from the disk, not the runtime.
+        self._catalog_host_down: bool = False
+        self._runtime_tried_catalog: bool = False
 
     # -- description ---------------------------------------------------------------------------------------
 
@@ -108,21 +120,41 @@ class FoundryBackend:
                 thread.start()
             return self._catalog_future
 
+    @property
+    def _cache_dir(self) -> Path:
+        return self._settings.model_cache_dir
+
+    @property
+    def catalog_url(self) -> str:
+        return self._settings.catalog_url or DEFAULT_CATALOG_URL
+
     def _fetch_public(self, future: concurrent.futures.Future[CatalogListing]) -> None:
+        url = self.catalog_url
+        down = probe_catalog(url)
+        if down is not None:
+            self._catalog_host_down = True
+            future.set_result(CatalogListing((), "unreachable", down, url=url))
+            return
+        self._catalog_host_down = False
         started = time.time()
         try:
             models = self._public.list_models()
+            self._runtime_tried_catalog = True
             entries = tuple(entry for model in models for entry in self._variant_entries(model, "public"))
         except Exception as exc:
-            future.set_result(CatalogListing((), "unreachable", one_line(strip_native_prefix(str(exc)))))
+            reason = one_line(strip_native_prefix(str(exc)))
+            future.set_result(CatalogListing((), "unreachable", reason, url=url))
             return
-        if not entries:
-            # Offline the runtime logs the failure and returns an empty list: that is "unreachable", not "empty".
-            future.set_result(CatalogListing((), "unreachable", self._catalog_failure_reason(started)))
-            return
-        future.set_result(CatalogListing(entries, "ok"))
+        if all(e.cached for e in entries):
+            # A failed fetch is logged and answered with the models already on disk: "unreachable", not "empty".
+            failure = self._catalog_failure_reason(started, required=not entries)
+            if failure is not None:
+                future.set_result(CatalogListing(entries, "unreachable", failure, url=url))
+                return
+        future.set_result(CatalogListing(entries, "ok", url=url))
 
-    def _catalog_failure_reason(self, since: float) -> str:
+    def _catalog_failure_reason(self, since: float, *, required: bool) -> str | None:
+        """The runtime's logged reason for a failed fetch; without one, a generic reason when `required`."""
         fallback = "the public catalog returned no models (offline, or blocked by a proxy or firewall?)"
         # The native logger writes asynchronously; give the line a moment to reach the file.
         for _ in range(5):
@@ -130,12 +162,12 @@ class FoundryBackend:
             if reason:
                 return reason
             time.sleep(0.1)
-        return fallback
+        return fallback if required else None
 
     def list_catalog(self, *, refresh: bool = False) -> CatalogListing:
         public = self.start_catalog_fetch(refresh=refresh).result()
         local = tuple(self.list_local())
-        return CatalogListing(local + public.models, public.state, public.reason)
+        return dataclasses.replace(public, models=local + public.models)
 
     def list_local(self) -> list[ModelEntry]:
         return [
@@ -145,11 +177,33 @@ class FoundryBackend:
         ]
 
     def list_cached(self) -> list[ModelEntry]:
+        if self._answer_from_disk():
+            return scan_cache(self._cache_dir) + self.list_local()
         public = self._public_models(self._public.get_cached_models, "list cached models")
-        return [self._entry(m, "public") for m in public] + self.list_local()
+        return [self._cached_entry(m) for m in public] + self.list_local()
+
+    def _cached_entry(self, model: Any) -> ModelEntry:
+        entry = self._entry(model, "public")
+        if self._catalog_host_down:
+            return entry
+        try:
+            latest = self._public.get_latest_version(model).info.version
+        except (self._fl.FoundryLocalException, RuntimeError):
+            return entry  # not in the catalog (any more): nothing to compare with
+        return dataclasses.replace(entry, latest_version=int(latest))
+
+    def _answer_from_disk(self) -> bool:
+        """The catalog host is down and the runtime has not made (and waited through) its own attempt yet."""
+        future = self._catalog_future
+        return future is not None and future.done() and self._catalog_host_down and not self._runtime_tried_catalog
 
     def list_loaded(self) -> list[ModelEntry]:
-        public = self._public_models(self._public.get_loaded_models, "list loaded models")
+        # Nothing public can be loaded before the runtime has tried the catalog once.
+        public = (
+            []
+            if self._answer_from_disk()
+            else self._public_models(self._public.get_loaded_models, "list loaded models")
+        )
         local = self._call(self._local.get_loaded_models, "list loaded models")
         return [self._entry(m, "public") for m in public] + [self._entry(m, "local") for m in local]
 
@@ -160,7 +214,9 @@ class FoundryBackend:
         future = self.start_catalog_fetch()
         if not future.done():
             return []
-        return list(self._call(call, action))
+        models = list(self._call(call, action))
+        self._runtime_tried_catalog = True
+        return models
 
     def resolve(self, model: str) -> ModelEntry:
         found, source = self._find(model)
@@ -201,7 +257,10 @@ class FoundryBackend:
     # -- cache ---------------------------------------------------------------------------------------------
 
     def download(
-        self, model: str, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+        self,
+        model: str,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> ModelEntry:
         found, source = self._find(model)
         if source == "local":
@@ -212,8 +271,30 @@ class FoundryBackend:
             if progress is not None:
                 progress(DownloadProgress(percent=percent, total_mb=size))
 
-        self._call(lambda: found.download(progress_callback=on_progress, cancel_event=cancel), f"download {found.id}")
+        started = time.time()
+        try:
+            found.download(progress_callback=on_progress, cancel_event=cancel)
+        except self._fl.FoundryLocalException as exc:
+            if getattr(exc, "error_code", 0) == CANCELLED or (cancel is not None and cancel.is_set()):
+                raise map_sdk_error(exc, f"download {found.id}") from None
+            time.sleep(0.2)  # the native logger writes asynchronously
+            logged = "\n".join(log_lines_since(self._settings.logs_dir, started))
+            finding = (
+                probe_download(found.info.uri, self._settings.catalog_region) if needs_probe(exc, logged) else None
+            )
+            raise download_error(exc, found.id, logged, finding) from None
         return self._entry(found, source)
+
+    def model_versions(self, model: str) -> list[ModelEntry]:
+        """Every catalog version of the variant `model` names (an alias: the variant it picks here), newest first."""
+        found, source = self._find(model)
+        if source == "local":
+            return [self._entry(found, source)]
+        name = found.info.name
+        versions = self._call(lambda: self._public.get_model_versions(found.alias, name, 0), f"list versions of {name}")
+        self._runtime_tried_catalog = True
+        entries = [self._entry(v, "public") for v in versions]
+        return sorted(entries, key=lambda e: -(e.version or 0))
 
     def remove_from_cache(self, model: str) -> None:
         found, source = self._find(model)
@@ -223,7 +304,25 @@ class FoundryBackend:
             )
         if found.is_loaded:
             self._call(found.unload, f"unload {found.id}")
+        path = self._call(found.get_path, f"find {found.id} on disk") if found.is_cached else ""
         self._call(found.remove_from_cache, f"remove {found.id} from the cache")
+        if path:
+            remove_empty_dirs(Path(path), self._settings.model_cache_dir)
+
+    # -- execution providers -------------------------------------------------------------------------------
+
+    def execution_providers(self) -> list[ExecutionProvider]:
+        eps = self._call(self._manager.discover_eps, "discover execution providers")
+        return [ExecutionProvider(ep.name, bool(ep.is_registered)) for ep in eps]
+
+    def register_execution_providers(
+        self, names: list[str] | None, progress: EpProgressCallback | None = None
+    ) -> EpRegistration:
+        result = self._call(
+            lambda: self._manager.download_and_register_eps(names or None, progress),
+            "download and register execution providers",
+        )
+        return EpRegistration(tuple(result.registered_eps), tuple(result.failed_eps))
 
     # -- load / unload -------------------------------------------------------------------------------------
 
@@ -279,14 +378,16 @@ class FoundryBackend:
         local = self._local_model(name)
         if local is not None:
             return local, "local"
-        for cached in self._call(self._public.get_cached_models, "list cached models"):
+        # Offline, the runtime's first public call waits ~4 s: only pay that for a model that is on disk.
+        listing = self.start_catalog_fetch().result()
+        if self._answer_from_disk() and not any(name in (e.id, e.alias) for e in scan_cache(self._cache_dir)):
+            raise ModelNotFoundError(f"{self._not_found_message(name)}; the public catalog is unreachable")
+        cached_models = self._call(self._public.get_cached_models, "list cached models")
+        self._runtime_tried_catalog = True
+        for cached in cached_models:
             if name in (cached.id, cached.alias):
                 return cached, "public"
-        public_state = None
-        future = self._catalog_future
-        if future is not None and future.done():
-            public_state = future.result().state
-        if public_state != "unreachable":
+        if listing.state != "unreachable":
             getter = self._public.get_model_variant if ":" in name else self._public.get_model
             found = self._call(lambda: getter(name), f"look up {name}")
             if found is not None:
@@ -297,7 +398,8 @@ class FoundryBackend:
         known: set[str] = set()
         for model in self._local.list_models():
             known.update((model.alias, model.id))
-        for model in self._public.get_cached_models():
+        cached = scan_cache(self._cache_dir) if self._answer_from_disk() else self._public.get_cached_models()
+        for model in cached:
             known.update((model.alias, model.id))
         close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -305,9 +407,11 @@ class FoundryBackend:
         return f"no model {name!r} in the local catalog or the model cache{hint}{listing}"
 
     def _variant_entries(self, model: Any, source: Source) -> list[ModelEntry]:
+        """Every variant of an alias-level model; the one the runtime selected for this machine is `selected`."""
         variants = model.variants or [model]
         ids = tuple(v.id for v in variants)
-        return [self._entry(v, source, ids) for v in variants]
+        picked = model.id if source == "public" else None  # a registered model is its own only variant
+        return [dataclasses.replace(self._entry(v, source, ids), selected=v.id == picked) for v in variants]
 
     def _entry(self, model: Any, source: Source, variant_ids: tuple[str, ...] | None = None) -> ModelEntry:
         info = model.info
@@ -337,7 +441,7 @@ class FoundryBackend:
             variants=variant_ids,
             device=device,
             execution_provider=provider,
-            size_mb=info.file_size_mb if info.file_size_mb else _dir_size_mb(path) if source == "local" else None,
+            size_mb=_size_mb(info.file_size_mb, path, source),
             license=info.license,
             task=info.task,
             context_length=info.context_length,
@@ -348,144 +452,22 @@ class FoundryBackend:
             cached=cached,
             loaded=bool(model.is_loaded),
             path=path,
+            license_description=info.license_description or None,
+            capabilities=info.capabilities or None,
+            input_modalities=info.input_modalities or None,
+            output_modalities=info.output_modalities or None,
         )
 
 
-class FoundryChatStream:
-    """One streamed request on its own ChatSession; the full message list goes into one Request."""
-
-    def __init__(self, fl: Any, model: Any, model_id: str, messages: list[ChatMessage], options: ChatOptions) -> None:
-        self._fl = fl
-        self._model = model
-        self.model_id = model_id
-        self._messages = messages
-        self._options = options
-        self._cancelled = threading.Event()
-        self._request: Any = None
-        self.t_sent_ns = 0
-        self.max_tokens_used = options.max_tokens  # lower when the context cannot hold prompt + max tokens
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        request = self._request
-        if request is not None:
-            # The request may be closing right now; the flag still ends the stream.
-            with contextlib.suppress(Exception):
-                request.cancel()
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        fl = self._fl
-        self.t_sent_ns = time.perf_counter_ns()  # restamped right before the request is processed
-        roles = {"system": fl.MessageRole.SYSTEM, "user": fl.MessageRole.USER, "assistant": fl.MessageRole.ASSISTANT}
-        search = fl.SearchOptions(
-            temperature=self._options.temperature,
-            max_output_tokens=self._options.max_tokens,
-            top_p=self._options.top_p,
-            seed=self._options.seed,
-        )
-        try:
-            session = fl.ChatSession(self._model)
-        except (fl.FoundryLocalException, RuntimeError, ValueError) as exc:
-            yield ErrorEvent(time.perf_counter_ns(), one_line(strip_native_prefix(str(exc))), "runtime")
-            return
-        with session, fl.Request() as request:
-            try:
-                session.set_options(fl.RequestOptions(search=search))
-                session.set_streaming(True)
-                for message in self._messages:
-                    request.add_item(fl.MessageItem(roles[message.role], message.content))
-                problem = self._fit_output_budget(session, request, search)
-            except fl.FoundryLocalException as exc:
-                yield ErrorEvent(time.perf_counter_ns(), str(map_sdk_error(exc, "prepare request")), "runtime")
-                return
-            if problem:
-                yield ErrorEvent(time.perf_counter_ns(), problem, "runtime")
-                return
-            self._request = request
-            if self._cancelled.is_set():
-                yield DoneEvent(time.perf_counter_ns(), "cancelled")
-                return
-            yield from self._run(session, request)
-            self._request = None
-
-    def _fit_output_budget(self, session: Any, request: Any, search: Any) -> str | None:
-        """Clamp max tokens to the room the context leaves; the runtime rejects prompt + max > context outright.
-
-        Returns a message when even one output token does not fit.
-        """
-        budget = session.preflight_request(request)
-        self.max_tokens_used = search.max_output_tokens
-        if budget.fits:
-            return None
-        room = budget.context_limit_tokens - budget.prompt_tokens
-        if room < 1:
-            return (
-                f"the prompt is {budget.prompt_tokens} tokens, which fills the model's context of "
-                f"{budget.context_limit_tokens} tokens"
-            )
-        search.max_output_tokens = room
-        self.max_tokens_used = room
-        session.set_options(self._fl.RequestOptions(search=search))
-        return None
-
-    def _run(self, session: Any, request: Any) -> Iterator[StreamEvent]:
-        fl = self._fl
-        reasoning = fl.TextItemType.REASONING
-        self.t_sent_ns = time.perf_counter_ns()
-        try:
-            stream = session.process_streaming_request(request)
-            for item in stream:
-                t_ns = time.perf_counter_ns()
-                if isinstance(item, fl.TextItem) and item.text:
-                    yield TokenEvent(item.text, t_ns, 1, reasoning=item.type == reasoning)
-            with stream.final_response as final:
-                finish = _FINISH.get(int(final.finish_reason), "unknown")
-                raw = final.get_usage()
-            usage = Usage(raw.prompt_tokens, raw.completion_tokens, raw.total_tokens)
-            if self._cancelled.is_set():
-                yield DoneEvent(time.perf_counter_ns(), "cancelled", usage)
-            elif finish == "error":
-                yield ErrorEvent(time.perf_counter_ns(), "the runtime ended the response with an error", "runtime")
-            else:
-                yield DoneEvent(time.perf_counter_ns(), finish, usage)
-        except fl.FoundryLocalException as exc:
-            if self._cancelled.is_set() or getattr(exc, "error_code", 0) == CANCELLED:
-                yield DoneEvent(time.perf_counter_ns(), "cancelled")
-            else:
-                yield ErrorEvent(time.perf_counter_ns(), str(map_sdk_error(exc, "chat")), "runtime")
-
-
-_CATALOG_FAILURE = re.compile(r"failed to fetch catalog from (?P<url>\S+?):\s(?P<rest>.*)")
-_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
-
-
-def catalog_failure_from_logs(logs_dir: Path, since: float) -> str | None:
-    """The runtime's last 'failed to fetch catalog' log line written after `since`, as a short reason."""
-    try:
-        files = sorted(logs_dir.glob("foundry_local_*.log"), key=lambda p: p.stat().st_mtime)
-    except OSError:
-        return None
-    if not files:
-        return None
-    try:
-        with files[-1].open("rb") as fh:
-            fh.seek(max(0, fh.seek(0, 2) - 65536))
-            lines = fh.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return None
-    cutoff = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since - 1))
-    for line in reversed(lines):
-        match = _CATALOG_FAILURE.search(line)
-        if not match:
-            continue
-        stamp = _LOG_TIME.match(line)
-        if stamp and stamp.group(1) < cutoff:
-            return None
-        rest = strip_native_prefix(match.group("rest"))
-        # "… operation failed after 4 attempts: transport failure: transport error: <the actual cause>"
-        cause = rest.rsplit("transport error: ", 1)[-1] if "transport error: " in rest else rest
-        return one_line(f"cannot reach {match.group('url')}: {cause}", 300)
-    return None
+def _size_mb(catalog_mb: int | None, path: str | None, source: Source) -> int | None:
+    """The catalog's size (whole MiB, rounded down: a small model says 0), else what is on disk; a cached model's
+    files are measured when the catalog rounds them to 0."""
+    if catalog_mb:
+        return catalog_mb
+    on_disk = _dir_size_mb(path) if path else None
+    if on_disk is not None:
+        return on_disk
+    return catalog_mb if source == "public" else None
 
 
 def _dir_size_mb(path: str | None) -> int | None:
@@ -497,3 +479,6 @@ def _dir_size_mb(path: str | None) -> int | None:
     except OSError:
         return None
     return max(1, round(total / 1_048_576))
+
+
+__all__ = ["FoundryBackend", "FoundryChatStream", "catalog_failure_from_logs"]

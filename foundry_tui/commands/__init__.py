@@ -14,9 +14,8 @@ from foundry_tui.native_logs import redirect_native_stderr
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    flags: dict[str, Any] = {
-        name: getattr(args, name, None) for name in ("endpoint", "cache_dir", "data_dir", "api_key")
-    }
+    names = ("endpoint", "cache_dir", "data_dir", "api_key", "catalog_url", "catalog_region")
+    flags: dict[str, Any] = {name: getattr(args, name, None) for name in names}
     flags["max_tokens"] = getattr(args, "max_tokens", None)
     flags["temperature"] = getattr(args, "temperature", None)
     config = getattr(args, "config", None)
@@ -24,16 +23,31 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def open_session(settings: Settings) -> Iterator[Session]:
+def open_session(settings: Settings, *, read_only: bool = False) -> Iterator[Session]:
     """The engine session on the configured backend; the in-process runtime's native logs go to a file, never
-    the terminal."""
+    the terminal. `read_only`: the command loads nothing and downloads nothing, so the process may exit
+    without the runtime's one-second orderly shutdown (see `quick_exit`)."""
     if not settings.endpoint:
         redirect_native_stderr(settings.logs_dir / "native.log")
     session = Session(settings)  # the backend opens on first use: bad input fails before the runtime starts
     try:
         yield session
     finally:
-        session.close()
+        session.close(release_runtime=not read_only)
+
+
+READ_ONLY = {"models", "cache", "eps"}
+
+
+def is_read_only(args: argparse.Namespace) -> bool:
+    """Commands that only list: nothing loaded, nothing downloading, so nothing for a shutdown to drain."""
+    if args.command not in READ_ONLY:
+        return False
+    if args.command == "cache":
+        return getattr(args, "cache_command", None) in ("list", "location")
+    if args.command == "eps":
+        return not getattr(args, "register", None)
+    return True
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -61,7 +75,7 @@ def run_command(args: argparse.Namespace) -> int:
         from foundry_tui.commands.bench import run_bench, run_compare
 
         return run_bench(settings, args) if args.command == "bench" else run_compare(args)
-    with open_session(settings) as session:
+    with open_session(settings, read_only=is_read_only(args)) as session:
         if args.command == "import":
             from foundry_tui.commands.import_model import run_import
 
@@ -78,6 +92,18 @@ def run_command(args: argparse.Namespace) -> int:
             from foundry_tui.commands.models import run_unregister
 
             return run_unregister(session, args.model_id)
+        if args.command == "download":
+            from foundry_tui.commands.cache import run_download
+
+            return run_download(session, args)
+        if args.command == "cache":
+            from foundry_tui.commands.cache import run_cache
+
+            return run_cache(session, args)
+        if args.command == "eps":
+            from foundry_tui.commands.eps import run_eps
+
+            return run_eps(session, args)
         if args.command == "chat":
             from foundry_tui.commands.chat import run_chat
 

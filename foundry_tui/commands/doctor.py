@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import sys
 import time
@@ -10,10 +11,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from foundry_tui import __version__
+from foundry_tui.backends.catalog_reach import DEFAULT_CATALOG_URL
 from foundry_tui.commands.output import print_json
 from foundry_tui.config import Settings
 from foundry_tui.engine import units
 from foundry_tui.engine.monitor.gpu import probe_nvml
+from foundry_tui.engine.variants import CPU_EP
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.native_logs import redirect_native_stderr
 from foundry_tui.text import safe_line
@@ -91,15 +94,38 @@ def _runtime_checks(settings: Settings) -> list[Check]:
                 f"{len(local)} registered" + (f": {', '.join(e.id for e in local)}" if local else ""),
             )
         )
+        checks.append(_catalog_settings_check(settings))
         listing = backend.start_catalog_fetch().result()
         if listing.state == "ok":
-            checks.append(Check("public catalog", "ok", f"{len(listing.models)} model variants"))
+            checks.append(Check("public catalog", "ok", f"{len(listing.models)} model variants from {listing.url}"))
         else:
             checks.append(Check("public catalog", "warn", f"unreachable: {listing.reason}; local models still work"))
+        eps = backend.execution_providers()
+        names = ", ".join(f"{ep.name} ({'registered' if ep.registered else 'discoverable'})" for ep in eps)
+        checks.append(Check("execution providers", "ok", f"{CPU_EP} (built in)" + (f"; {names}" if names else "")))
     finally:
         backend.close()
     checks.append(Check("native logs", "ok", str(settings.logs_dir)))
     return checks
+
+
+def _catalog_settings_check(settings: Settings) -> Check:
+    """Where the catalog and the downloads come from, and which layer said so (env, config file, flag)."""
+
+    def said(name: str) -> str:
+        source = settings.sources.get(name)
+        return f" ({source})" if source else ""
+
+    url = f"{settings.catalog_url}{said('catalog_url')}" if settings.catalog_url else f"{DEFAULT_CATALOG_URL} (default)"
+    region = settings.catalog_region
+    parts = [f"url {url}", f"region {region}{said('catalog_region')}" if region else "region: from the catalog"]
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file:
+        exists = Path(cert_file).is_file()
+        parts.append(f"SSL_CERT_FILE {cert_file}" + ("" if exists else " (missing!)"))
+        if not exists:
+            return Check("catalog settings", "warn", "; ".join(parts))
+    return Check("catalog settings", "ok", "; ".join(parts))
 
 
 def _endpoint_checks(settings: Settings) -> list[Check]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from foundry_tui.engine import units
 from foundry_tui.engine.models import ModelEntry
+from foundry_tui.engine.variants import upgrade_available
 from foundry_tui.text import safe_line
 
 
@@ -33,15 +34,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def model_rows(entries: Sequence[ModelEntry]) -> list[list[str]]:
+    """One row per variant; HERE marks the variant the runtime picks for its alias on this machine, CACHED says
+    when the catalog has a newer version (↑vN)."""
     return [
         [
             e.alias,
             e.id,
+            "default" if e.selected else "",
             e.device or units.MISSING,
             e.execution_provider or units.MISSING,
             units.size(e.size_mb),
             e.task or units.MISSING,
-            "yes" if e.cached else "",
+            e.license or units.MISSING,
+            ("yes" + (f" ↑v{e.latest_version}" if upgrade_available(e) else "")) if e.cached else "",
             "yes" if e.loaded else "",
             e.source,
         ]
@@ -49,4 +54,4 @@ def model_rows(entries: Sequence[ModelEntry]) -> list[list[str]]:
     ]
 
 
-MODEL_HEADERS = ("ALIAS", "ID", "DEVICE", "EP", "SIZE", "TASK", "CACHED", "LOADED", "SOURCE")
+MODEL_HEADERS = ("ALIAS", "ID", "HERE", "DEVICE", "EP", "SIZE", "TASK", "LICENSE", "CACHED", "LOADED", "SOURCE")

@@ -4,7 +4,12 @@ The TUI's pane tests run on it in milliseconds (the real runtime and real server
 It keeps the protocol's contracts: every stamp is `perf_counter_ns()` taken where a piece is produced, cancel works
 from any thread and also before the first token, an offline catalog is `unreachable` (never "no models"),
 registrations are validated like the runtime's (same one-line errors), and a download reports rising percentages
-and honours its cancel event. Gates (`threading.Event`) let a test hold a stream or a download at a known point.
+and honours its cancel event. Gates (`threading.Event`) let a test hold a stream, a download, the catalog or an
+execution provider's registration at a known point.
+
+`realistic_catalog()` builds a catalog at the public one's scale (about 30 aliases with CPU / GPU / NPU variants,
+versions, licences, the runtime's pick on the CPU variant, two cached models with a newer version out, one
+loaded); `execution_providers` and `stored` / `stored_at` play the runtime's EPs and the catalog kept on disk.
 """
 
 from __future__ import annotations
@@ -74,6 +79,16 @@ class MemoryBackend:
     catalog_gate: threading.Event | None = None  # when set: the catalog fetch waits for it (an offline fetch: ~4 s)
     fail: dict[str, str] = field(default_factory=dict)  # operation ("load", "download", …) → error message
     calls: list[str] = field(default_factory=list)  # operations in order, "load tiny:1" (for assertions)
+    # Execution providers the runtime discovers here (CPU is built in and never listed); [] on a CPU-only machine.
+    execution_provider_list: list[base.ExecutionProvider] = field(default_factory=list)
+    ep_fail: set[str] = field(default_factory=set)  # these fail to register (they end up in `failed`)
+    ep_gate: threading.Event | None = None  # when set: a registration waits for it after its second progress step
+    ep_steps: int = 4
+    # The catalog stored on disk by an earlier run: an unreachable fetch lists it (with its age), and
+    # `stored_listing()` is the "pending" listing shown while the live fetch is in flight.
+    stored: list[base.ModelEntry] = field(default_factory=list)
+    stored_at: float | None = None
+    catalog_url: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -107,8 +122,29 @@ class MemoryBackend:
         if self.catalog_gate is not None:
             self.catalog_gate.wait(30)
         self._check("catalog")
-        public = tuple(self._entry(e) for e in self.catalog) if self.catalog_state == "ok" else ()
-        return base.CatalogListing(self.list_local_tuple() + public, self.catalog_state, self.catalog_reason)
+        if self.catalog_state == "ok":
+            public = tuple(self._entry(e) for e in self.catalog)
+            return base.CatalogListing(
+                self.list_local_tuple() + public, "ok", self.catalog_reason, url=self.catalog_url
+            )
+        stored = tuple(self._entry(e) for e in self.stored) if self.stored_at is not None else ()
+        return base.CatalogListing(
+            self.list_local_tuple() + stored,
+            self.catalog_state,
+            self.catalog_reason,
+            stored_at=self.stored_at if stored else None,
+            url=self.catalog_url,
+        )
+
+    def stored_listing(self) -> base.CatalogListing:
+        """What a start shows at once while the live fetch is in flight: the stored catalog, state "pending"."""
+        stored = tuple(self._entry(e) for e in self.stored) if self.stored_at is not None else ()
+        return base.CatalogListing(
+            self.list_local_tuple() + stored,
+            "pending",
+            stored_at=self.stored_at if stored else None,
+            url=self.catalog_url,
+        )
 
     def list_local_tuple(self) -> tuple[base.ModelEntry, ...]:
         return tuple(self._entry(e) for e in self.local.values())
@@ -206,6 +242,58 @@ class MemoryBackend:
         self._check("unload", found.id)
         self.loaded.discard(found.id)
 
+    # -- execution providers ---------------------------------------------------------------------------------
+
+    def execution_providers(self) -> list[base.ExecutionProvider]:
+        with self._lock:
+            return list(self.execution_provider_list)
+
+    def register_execution_providers(
+        self, names: list[str] | None, progress: base.EpProgressCallback | None = None
+    ) -> base.EpRegistration:
+        self._check("register_eps", ",".join(names or []))
+        wanted = [
+            ep.name for ep in self.execution_providers() if not ep.registered and (names is None or ep.name in names)
+        ]
+        registered: list[str] = []
+        failed: list[str] = []
+        for name in wanted:
+            for step in range(self.ep_steps + 1):
+                if progress is not None:
+                    progress(name, 100.0 * step / self.ep_steps)
+                if step == 1 and self.ep_gate is not None:
+                    self.ep_gate.wait(30)
+                if name in self.ep_fail and step == self.ep_steps // 2:
+                    break
+            if name in self.ep_fail:
+                failed.append(name)
+                continue
+            with self._lock:
+                self.execution_provider_list = [
+                    base.ExecutionProvider(ep.name, True) if ep.name == name else ep
+                    for ep in self.execution_provider_list
+                ]
+            registered.append(name)
+        if registered:
+            self._repick()
+        return base.EpRegistration(tuple(registered), tuple(failed))
+
+    def _repick(self) -> None:
+        """Like the runtime: each alias' default becomes its best variant whose EP is usable now (NPU, GPU, CPU)."""
+        usable = {"CPUExecutionProvider"} | {ep.name for ep in self.execution_provider_list if ep.registered}
+        rank = {"NPU": 0, "GPU": 1, "CPU": 2}
+        best: dict[str, base.ModelEntry] = {}
+        for found in self.catalog:
+            if found.execution_provider not in usable or found.version != found.latest_version:
+                continue
+            known = best.get(found.alias)
+            if known is None or rank.get(found.device or "", 3) < rank.get(known.device or "", 3):
+                best[found.alias] = found
+        with self._lock:
+            self.catalog = [
+                dataclasses.replace(e, selected=best.get(e.alias) is e) if e.alias in best else e for e in self.catalog
+            ]
+
     # -- chat --------------------------------------------------------------------------------------------------
 
     def stream_chat(self, model: str, messages: list[base.ChatMessage], options: base.ChatOptions) -> MemoryStream:
@@ -264,4 +352,121 @@ class MemoryStream:
             yield base.DoneEvent(time.perf_counter_ns(), "length" if script.endless else finish, usage)
 
 
-__all__ = ["ANSWER", "ANSWER_TOKENS", "MemoryBackend", "MemoryStream", "Script", "entry"]
+# -- a catalog at the public one's scale --------------------------------------------------------------------------
+
+# (alias, model name stem, publisher, licence, context, parameters in billions, devices besides CPU)
+_FAMILIES: tuple[tuple[str, str, str, str, int, float, str], ...] = (
+    ("phi-4-mini", "Phi-4-mini-instruct", "Microsoft", "MIT", 128_000, 3.8, "GPU NPU"),
+    ("phi-4", "Phi-4", "Microsoft", "MIT", 16_384, 14.0, "GPU"),
+    ("phi-4-mini-reasoning", "Phi-4-mini-reasoning", "Microsoft", "MIT", 128_000, 3.8, "GPU NPU"),
+    ("phi-4-reasoning", "Phi-4-reasoning", "Microsoft", "MIT", 32_768, 14.0, "GPU"),
+    ("phi-3.5-mini", "Phi-3.5-mini-instruct", "Microsoft", "MIT", 128_000, 3.8, "GPU NPU"),
+    ("phi-3-mini-4k", "Phi-3-mini-4k-instruct", "Microsoft", "MIT", 4_096, 3.8, "GPU NPU"),
+    ("phi-3-mini-128k", "Phi-3-mini-128k-instruct", "Microsoft", "MIT", 128_000, 3.8, "GPU NPU"),
+    ("phi-3-medium", "Phi-3-medium-4k-instruct", "Microsoft", "MIT", 4_096, 14.0, "GPU"),
+    ("qwen2.5-0.5b", "qwen2.5-0.5b-instruct", "Alibaba", "apache-2.0", 32_768, 0.5, "GPU NPU"),
+    ("qwen2.5-1.5b", "qwen2.5-1.5b-instruct", "Alibaba", "apache-2.0", 32_768, 1.5, "GPU NPU"),
+    ("qwen2.5-3b", "qwen2.5-3b-instruct", "Alibaba", "qwen-research", 32_768, 3.0, "GPU"),
+    ("qwen2.5-7b", "qwen2.5-7b-instruct", "Alibaba", "apache-2.0", 32_768, 7.0, "GPU NPU"),
+    ("qwen2.5-14b", "qwen2.5-14b-instruct", "Alibaba", "apache-2.0", 32_768, 14.0, "GPU"),
+    ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct", "Alibaba", "apache-2.0", 32_768, 0.5, "GPU"),
+    ("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct", "Alibaba", "apache-2.0", 32_768, 1.5, "GPU NPU"),
+    ("qwen2.5-coder-7b", "qwen2.5-coder-7b-instruct", "Alibaba", "apache-2.0", 32_768, 7.0, "GPU NPU"),
+    ("qwen2.5-coder-14b", "qwen2.5-coder-14b-instruct", "Alibaba", "apache-2.0", 32_768, 14.0, "GPU"),
+    ("qwen3-0.6b", "qwen3-0.6b", "Alibaba", "apache-2.0", 40_960, 0.6, "GPU"),
+    ("qwen3-4b", "qwen3-4b", "Alibaba", "apache-2.0", 40_960, 4.0, "GPU"),
+    ("qwen3-8b", "qwen3-8b", "Alibaba", "apache-2.0", 40_960, 8.0, "GPU"),
+    ("deepseek-r1-1.5b", "deepseek-r1-distill-qwen-1.5b", "DeepSeek", "MIT", 131_072, 1.5, "GPU NPU"),
+    ("deepseek-r1-7b", "deepseek-r1-distill-qwen-7b", "DeepSeek", "MIT", 131_072, 7.0, "GPU NPU"),
+    ("deepseek-r1-14b", "deepseek-r1-distill-qwen-14b", "DeepSeek", "MIT", 131_072, 14.0, "GPU NPU"),
+    ("mistral-7b-v0.2", "mistralai-Mistral-7B-Instruct-v0-2", "Mistral AI", "apache-2.0", 32_768, 7.0, "GPU NPU"),
+    ("gpt-oss-20b", "gpt-oss-20b", "OpenAI", "apache-2.0", 131_072, 20.0, "GPU"),
+    ("llama-3.2-1b", "Llama-3.2-1B-Instruct", "Meta", "llama3.2", 131_072, 1.2, "GPU"),
+    ("llama-3.2-3b", "Llama-3.2-3B-Instruct", "Meta", "llama3.2", 131_072, 3.2, "GPU"),
+    ("gemma-3-1b", "gemma-3-1b-it", "Google", "gemma", 32_768, 1.0, "GPU"),
+    ("gemma-3-4b", "gemma-3-4b-it", "Google", "gemma", 131_072, 4.0, "GPU"),
+    ("whisper-tiny", "openai-whisper-tiny", "OpenAI", "MIT", 448, 0.04, "GPU"),
+)
+_DEVICE_SUFFIX = {"CPU": "generic-cpu", "GPU": "cuda-gpu", "NPU": "qnn-npu"}
+_DEVICE_EP = {"CPU": "CPUExecutionProvider", "GPU": "CUDAExecutionProvider", "NPU": "QNNExecutionProvider"}
+_LICENCE_TEXT = {
+    "MIT": "Permission is hereby granted, free of charge, to any person obtaining a copy of this software…",
+    "apache-2.0": "Licensed under the Apache License, Version 2.0; you may not use this file except in compliance…",
+}
+UPGRADABLE = ("qwen2.5-0.5b", "qwen2.5-coder-1.5b")  # cached at an older version than the catalog's latest
+LOADED_ALIAS = "phi-4-mini"  # its CPU variant is cached and loaded
+
+
+def realistic_catalog(
+    execution_providers: list[base.ExecutionProvider] | None = None, **fields: object
+) -> MemoryBackend:
+    """A MemoryBackend at the public catalog's scale: 30 aliases, each with a CPU variant (the runtime's pick here)
+    and GPU / NPU ones, versions 1–6, licences and context lengths; `qwen2.5-0.5b` and `qwen2.5-coder-1.5b` cached
+    one version behind the latest (both versions listed), `phi-4-mini`'s CPU variant cached and loaded. Default
+    execution providers: CUDA discoverable, not registered (so the CPU pick is a CPU fallback)."""
+    models: list[base.ModelEntry] = []
+    cached: set[str] = set()
+    loaded: set[str] = set()
+    for index, (alias, stem, publisher, licence, context, params, extra) in enumerate(_FAMILIES):
+        latest = 1 + index % 6
+        whisper = alias.startswith("whisper")
+        devices = ("CPU", *extra.split())
+        ids = [f"{stem}-{_DEVICE_SUFFIX[d]}:{latest}" for d in devices]
+        old = f"{stem}-generic-cpu:{latest - 1}" if alias in UPGRADABLE and latest > 1 else None
+        variants = tuple(ids + ([old] if old else []))
+        for device, model_id in zip(devices, ids, strict=True):
+            size = round(params * (700 if device == "CPU" else 560 if device == "GPU" else 520)) + 12
+            models.append(
+                base.ModelEntry(
+                    id=model_id,
+                    alias=alias,
+                    source="public",
+                    variants=variants,
+                    device=device,
+                    execution_provider=_DEVICE_EP[device],
+                    size_mb=size,
+                    task="automatic-speech-recognition" if whisper else "chat-completion",
+                    license=licence,
+                    display_name=f"{stem} ({device})",
+                    context_length=context,
+                    max_output_tokens=min(context, 4096 if context <= 32_768 else 16_384),
+                    supports_tool_calling=None if whisper else index % 3 != 2,
+                    publisher=publisher,
+                    version=latest,
+                    latest_version=latest,
+                    selected=device == "CPU",
+                    license_description=_LICENCE_TEXT.get(licence),
+                    capabilities="audio" if whisper else "chat,tool-calling" if index % 3 != 2 else "chat,reasoning",
+                    input_modalities="audio" if whisper else "text",
+                    output_modalities="text",
+                )
+            )
+        if old is not None:
+            cpu = models[-len(devices)]
+            models.append(dataclasses.replace(cpu, id=old, version=latest - 1, selected=False, size_mb=cpu.size_mb))
+            cached.add(old)
+        if alias == LOADED_ALIAS:
+            cached.add(ids[0])
+            loaded.add(ids[0])
+    eps = (
+        [base.ExecutionProvider("CUDAExecutionProvider", False)] if execution_providers is None else execution_providers
+    )
+    backend = MemoryBackend(
+        catalog=models, cached=cached, loaded=loaded, execution_provider_list=list(eps), label="memory backend (scale)"
+    )
+    for name, value in fields.items():
+        setattr(backend, name, value)
+    return backend
+
+
+__all__ = [
+    "ANSWER",
+    "ANSWER_TOKENS",
+    "LOADED_ALIAS",
+    "UPGRADABLE",
+    "MemoryBackend",
+    "MemoryStream",
+    "Script",
+    "entry",
+    "realistic_catalog",
+]

@@ -20,6 +20,7 @@ from foundry_tui.errors import CancelledError, FoundryTuiError
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 SPEED_WINDOW_S = 5.0
+MIN_SPAN_S = 0.25  # no speed or ETA from progress points closer together than this
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class DownloadJob:
     eta_s: float | None = None
     error: str | None = None
     elapsed_s: float = 0.0
+
+    @property
+    def connecting(self) -> bool:
+        """Running, but no byte has arrived yet (the runtime's 0 % heartbeats while it resolves and connects)."""
+        return self.state == "running" and self.percent <= 0.0
 
 
 @dataclass
@@ -49,7 +55,9 @@ def rate_and_eta(
     if len(points) < 2:
         return None, None
     (t0, p0), (t1, p1) = points[0], points[-1]
-    if t1 <= t0 or p1 <= p0:
+    if t1 - t0 < MIN_SPAN_S:
+        return None, None  # a first chunk in a few milliseconds says nothing about the rate
+    if p1 <= p0:
         return (0.0 if total_mb else None), None
     percent_per_s = (p1 - p0) / (t1 - t0)
     eta = (100.0 - percent) / percent_per_s
@@ -138,8 +146,11 @@ class DownloadQueue:
 
     def _download(self, running: _Running) -> None:
         def progress(update: DownloadProgress) -> None:
+            # Chunks finish in parallel and a resume restarts its count at 0: show the running maximum.
+            update = dataclasses.replace(update, percent=max(update.percent, running.job.percent))
             now = time.monotonic()
-            running.points.append((now, update.percent))
+            if update.percent > 0:  # 0 % heartbeats are connecting time, not transfer: keep them out of the rate
+                running.points.append((now, update.percent))
             while running.points and now - running.points[0][0] > SPEED_WINDOW_S:
                 running.points.popleft()
             speed, eta = rate_and_eta(running.points, update.percent, update.total_mb)

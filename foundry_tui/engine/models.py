@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from foundry_tui.backends.base import BackendInfo, CatalogListing, ModelEntry
+from foundry_tui.backends.base import BackendInfo, CatalogListing, ExecutionProvider, ModelEntry
 from foundry_tui.backends.local_models import CHAT_TASKS
 
 SORTS = ("name", "size-desc", "size-asc")
@@ -26,19 +26,24 @@ class ModelsSnapshot:
     cached: tuple[ModelEntry, ...] | None = None  # None: the backend cannot list its cache
     loaded: tuple[ModelEntry, ...] | None = None  # None: the backend cannot list loaded models
     backend: BackendInfo | None = None  # None until the backend has started
+    execution_providers: tuple[ExecutionProvider, ...] | None = None  # None: the backend cannot tell
 
     def all_models(self) -> list[ModelEntry]:
         """Every known variant once (local first), with cached/loaded taken from the freshest lists."""
         merged: dict[str, ModelEntry] = {}
         for entry in (*self.local, *(self.catalog.models if self.catalog else ()), *(self.cached or ())):
             merged.setdefault(entry.id, entry)
-        cached_ids = {e.id for e in self.cached} if self.cached is not None else None
+        cached_by_id = {e.id: e for e in self.cached} if self.cached is not None else None
         loaded_ids = {e.id for e in self.loaded} if self.loaded is not None else None
         out = []
         for entry in merged.values():
-            cached = entry.cached if cached_ids is None else entry.id in cached_ids or entry.source == "local"
+            cached_entry = cached_by_id.get(entry.id) if cached_by_id is not None else None
+            cached = entry.cached if cached_by_id is None else cached_entry is not None or entry.source == "local"
             loaded = entry.loaded if loaded_ids is None else entry.id in loaded_ids
-            out.append(dataclasses.replace(entry, cached=cached, loaded=loaded))
+            # The cache listing knows what only a cached model has: its path and the newest catalog version.
+            latest = entry.latest_version or (cached_entry.latest_version if cached_entry else None)
+            path = entry.path or (cached_entry.path if cached_entry else None)
+            out.append(dataclasses.replace(entry, cached=cached, loaded=loaded, latest_version=latest, path=path))
         return out
 
     def chat_models(self) -> list[ModelEntry]:
@@ -152,6 +157,7 @@ __all__ = [
     "SORT_LABELS",
     "BackendInfo",
     "CatalogListing",
+    "ExecutionProvider",
     "ModelEntry",
     "ModelFilter",
     "ModelsSnapshot",

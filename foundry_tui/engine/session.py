@@ -8,14 +8,32 @@ calls, HTTP): a TUI calls them from worker threads. Nothing here imports Textual
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from foundry_tui.backends import open_backend
-from foundry_tui.backends.base import Backend, BackendInfo, CatalogListing, ChatMessage, ChatOptions, ModelEntry
+from foundry_tui.backends.base import (
+    Backend,
+    BackendInfo,
+    CatalogListing,
+    ChatMessage,
+    ChatOptions,
+    EpProgressCallback,
+    EpRegistration,
+    ExecutionProvider,
+    ModelEntry,
+    SupportsExecutionProviders,
+    SupportsVersions,
+)
+from foundry_tui.backends.catalog_reach import DEFAULT_CATALOG_URL
 from foundry_tui.config import Settings
 from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, EventCallback
+from foundry_tui.engine.cache_report import CacheReport, cache_report
+from foundry_tui.engine.catalog_store import StoredCatalog, load_catalog, save_catalog, store_path
 from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, TokenCallback, run_chat
 from foundry_tui.engine.downloads import DownloadJob, DownloadQueue
 from foundry_tui.engine.fit import FitCheck, check_fit, estimate_for
@@ -57,6 +75,7 @@ class Session:
         self._downloads: DownloadQueue | None = None
         self._info: BackendInfo | None = None
         self._catalog: CatalogListing | None = None
+        self._stored_catalog: StoredCatalog | Literal[False] | None = None  # False: looked, none there
         self._lock = threading.Lock()
 
     # -- the backend -------------------------------------------------------------------------------------------
@@ -93,33 +112,95 @@ class Session:
     def info(self) -> BackendInfo:
         return self.start()
 
-    def close(self) -> None:
-        """Stop the sampler and the download queue; close the backend when this session opened it."""
+    def close(self, *, release_runtime: bool = True) -> None:
+        """Stop the sampler and the download queue; close the backend when this session opened it.
+
+        `release_runtime=False` leaves the backend open for a process that is about to exit: the in-process
+        runtime's orderly shutdown takes a fixed second, which a read-only command need not wait for."""
         self.sampler.stop()
         if self._downloads is not None:
             self._downloads.close()
-        if self._owns_backend and self._backend is not None:
+        if self._owns_backend and self._backend is not None and release_runtime:
             self._backend.close()
             self._backend = None
 
     # -- models ------------------------------------------------------------------------------------------------
 
     def snapshot(self) -> ModelsSnapshot:
-        """Local, cached and loaded models now (fast: no catalog fetch), with the last catalog fetched."""
+        """Local, cached and loaded models now (fast: no catalog fetch), with the last catalog fetched — or,
+        while the first fetch is pending, the catalog stored by an earlier run (state "pending")."""
         backend = self.backend
         local = tuple(backend.list_local())
         cached = _optional(backend.list_cached)
         loaded = _optional(backend.list_loaded)
-        return ModelsSnapshot(self._catalog, local, cached, loaded, self.info())
+        eps = self.execution_providers()
+        catalog = self._catalog or self._pending_catalog()
+        return ModelsSnapshot(catalog, local, cached, loaded, self.info(), None if eps is None else tuple(eps))
+
+    def execution_providers(self) -> list[ExecutionProvider] | None:
+        """The execution providers the runtime discovers here, registered or not; None when the backend cannot
+        tell (an endpoint). The CPU provider is built in and not listed."""
+        backend = self.backend
+        if not isinstance(backend, SupportsExecutionProviders):
+            return None
+        return backend.execution_providers()
+
+    def register_execution_providers(
+        self, names: list[str] | None = None, progress: EpProgressCallback | None = None
+    ) -> EpRegistration:
+        """Download and register execution providers (None: every discoverable one), with per-EP progress."""
+        backend = self.backend
+        if not isinstance(backend, SupportsExecutionProviders):
+            raise NotSupportedError("only the in-process runtime can register execution providers")
+        if names:
+            known = {ep.name for ep in backend.execution_providers()}
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                listed = ", ".join(sorted(known)) or "none on this machine"
+                raise BadInputError(f"unknown execution provider {unknown[0]!r} (discoverable here: {listed})")
+        return backend.register_execution_providers(names, progress)
 
     def fetch_catalog(self, *, refresh: bool = False) -> CatalogListing:
-        """The catalog (seconds; about 4 s offline, which is `unreachable`, never "no models")."""
+        """The catalog (offline: `unreachable` within a second, never "no models"). A good public catalog is
+        stored on disk; an unreachable one is completed with the stored one, marked with its age."""
         try:
             listing = self.backend.list_catalog(refresh=refresh)
         except FoundryTuiError as exc:
             listing = CatalogListing((), "unreachable", str(exc))
+        if self._stores_catalog():
+            if listing.state == "ok":
+                # A read-only data dir costs the offline fallback, nothing else.
+                with contextlib.suppress(OSError):
+                    save_catalog(store_path(self.settings.data_dir), self._catalog_url(), listing.models)
+            elif listing.state == "unreachable":
+                listing = self._with_stored(listing)
         self._catalog = listing
         return listing
+
+    def _catalog_url(self) -> str:
+        return self.settings.catalog_url or DEFAULT_CATALOG_URL
+
+    def _stores_catalog(self) -> bool:
+        return not self.settings.endpoint
+
+    def _stored(self) -> StoredCatalog | None:
+        if self._stored_catalog is None and self._stores_catalog():
+            self._stored_catalog = load_catalog(store_path(self.settings.data_dir), self._catalog_url()) or False
+        return self._stored_catalog or None
+
+    def _pending_catalog(self) -> CatalogListing | None:
+        stored = self._stored()
+        if stored is None or not stored.models:
+            return None
+        return CatalogListing(stored.models, "pending", stored_at=stored.fetched_at, url=stored.url)
+
+    def _with_stored(self, listing: CatalogListing) -> CatalogListing:
+        stored = self._stored()
+        if stored is None or not stored.models:
+            return listing
+        live = {m.id for m in listing.models}
+        models = listing.models + tuple(m for m in stored.models if m.id not in live)
+        return dataclasses.replace(listing, models=models, stored_at=stored.fetched_at, url=stored.url)
 
     def models(self, *, refresh: bool = False) -> ModelsSnapshot:
         """Everything at once, the catalog included (what `foundry-tui models` prints)."""
@@ -219,6 +300,33 @@ class Session:
         else:
             self.backend.remove_from_cache(entry.id)
         return entry
+
+    def model_versions(self, model: str) -> list[ModelEntry]:
+        """Every catalog version of the variant `model` names (an alias: its pick here), newest first."""
+        backend = self.backend
+        if not isinstance(backend, SupportsVersions):
+            return [self.resolve(model)]
+        return backend.model_versions(model)
+
+    def resolve_version(self, model: str, version: int | None) -> ModelEntry:
+        """`model` at catalog version `version` (None: what `resolve` gives); BadInputError names the versions."""
+        if version is None:
+            return self.resolve(model)
+        if version < 1:
+            raise BadInputError(f"--version must be 1 or more, got {version}")
+        versions = self.model_versions(model)
+        found = next((e for e in versions if e.version == version), None)
+        if found is None:
+            known = ", ".join(str(e.version) for e in versions if e.version is not None) or "none"
+            name = versions[0].id.split(":")[0] if versions else model
+            raise BadInputError(f"{name} has no version {version} in the catalog (versions: {known})")
+        return found
+
+    def cache_report(self) -> CacheReport:
+        """What the model cache holds on disk: complete models (bytes counted on disk), partial downloads that
+        can resume, registered local models elsewhere, and the total."""
+        snapshot = self.models()  # the runtime lists its public cache only once it has the catalog
+        return cache_report(self.settings.model_cache_dir, snapshot.on_disk())
 
     # -- downloads ---------------------------------------------------------------------------------------------
 

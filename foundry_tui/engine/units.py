@@ -117,11 +117,26 @@ def speed(mb_per_s: float | None, *, missing: str = MISSING) -> str:
     return f"{mb_per_s:.0f} MB/s" if mb_per_s >= 100 else f"{mb_per_s:.1f} MB/s"
 
 
+def age(seconds: float | None, *, missing: str = MISSING) -> str:
+    """How long ago, in words a banner can hold: `40 s`, `12 min`, `3 h`, `2 days`."""
+    if _absent(seconds) or seconds is None:
+        return missing
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 __all__ = [
     "GB",
     "MB",
     "MINUS",
     "MISSING",
+    "age",
     "count",
     "eta",
     "mb_of",

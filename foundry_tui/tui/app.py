@@ -213,6 +213,12 @@ class FoundryTuiApp(BenchRoutes, App[None]):
 
         self.push_screen(ImportScreen(demo=demo, in_process=not self.settings.endpoint))
 
+    def action_execution_providers(self) -> None:
+        """The execution providers this machine has, and registering them (palette, or `e` in the Catalog)."""
+        from foundry_tui.tui.screens.execution_providers import ExecutionProvidersScreen
+
+        self.push_screen(ExecutionProvidersScreen(self.snapshot.execution_providers))
+
     def action_show_tab(self, tab: str) -> None:
         """Show a tab and put the keyboard in its pane (a number key or a command chose it)."""
         self.main_screen.query_one("#tabs", TabbedContent).active = tab
@@ -283,6 +289,11 @@ class FoundryTuiApp(BenchRoutes, App[None]):
             "Refresh catalog", "Fetch the model catalog again", lambda: self.post_message(RefreshRequested(True))
         )
         yield SystemCommand("Register model directory…", "Add a local ONNX Runtime GenAI model", self._register_dir)
+        yield SystemCommand(
+            "Register execution providers",
+            "List the EPs this machine has (CUDA, QNN…) and download and register them",
+            self.action_execution_providers,
+        )
         yield SystemCommand("Clear chat", "Forget the conversation", self._clear_chat)
         for model in self.snapshot.all_models():
             name = model.id

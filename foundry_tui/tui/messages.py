@@ -153,6 +153,13 @@ class ScoreRequested(Message):
     score: int | None
 
 
+@dataclass
+class EpRegisterRequested(Message):
+    """Download and register execution providers (None: every discoverable one)."""
+
+    names: tuple[str, ...] | None = None
+
+
 # -- data (app → pane, bubble=False) -------------------------------------------------------------------------
 
 
@@ -299,6 +306,24 @@ class FitEstimated(_Down):
 
 
 @dataclass
+class EpProgress(_Down):
+    """One execution provider's download/registration progress (0..100)."""
+
+    name: str
+    percent: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, EpProgress) and message.name == self.name
+
+
+@dataclass
+class EpRegisterFinished(_Down):
+    registered: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    error: str | None = None  # the call itself failed (not supported, unknown name, a runtime error)
+
+
+@dataclass
 class StreamStats(_Down):
     """Live figures of the current (or last) stream, for the strip."""
 
@@ -330,6 +355,9 @@ __all__ = [
     "DownloadRetryRequested",
     "DownloadsClearRequested",
     "DownloadsUpdated",
+    "EpProgress",
+    "EpRegisterFinished",
+    "EpRegisterRequested",
     "FitEstimated",
     "HistoryChanged",
     "HistoryLoaded",

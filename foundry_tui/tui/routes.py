@@ -32,6 +32,7 @@ from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.panes.cache import CachePane
 from foundry_tui.tui.panes.chat import ChatPane
 from foundry_tui.tui.panes.monitor import MonitorPane
+from foundry_tui.tui.screens.execution_providers import ep_result_line
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 if TYPE_CHECKING:
@@ -390,6 +391,36 @@ class SessionRoutes:
             self.deliver(MonitorPane, message.message)  # the first request after a load allocates the KV cache
             record = message.message.result.record
             self.deliver(MemoryStrip, msg.StreamStats(record.decode_tps or 0.0, record.ttft_ms, streaming=False))
+
+    # -- execution providers ---------------------------------------------------------------------------------
+
+    def on_ep_register_requested(self, message: msg.EpRegisterRequested) -> None:
+        dialog = self._app().screen  # the execution providers dialog is the modal on top
+        self.register_eps(message.names, dialog)
+
+    @work(thread=True, group="eps", exit_on_error=False)
+    def register_eps(self, names: tuple[str, ...] | None, dialog: Widget) -> None:
+        """Download and register EPs; each one's progress and the outcome go to the dialog (if still open), the
+        outcome also as a note; then the catalog is fetched again (a new EP can change the runtime's picks)."""
+        app = self._app()
+
+        def progress(name: str, percent: float) -> None:
+            dialog.post_message(msg.EpProgress(name, percent))
+
+        try:
+            result = app.session.register_execution_providers(list(names) if names else None, progress)
+        except FoundryTuiError as exc:
+            dialog.post_message(msg.EpRegisterFinished(error=str(exc)))
+            self._error("Registering execution providers failed", str(exc))
+            return
+        done = msg.EpRegisterFinished(result.registered, result.failed)
+        dialog.post_message(done)
+        if result.failed:
+            self._error("Execution providers", ep_result_line(done))
+        else:
+            app.notify(safe_line(ep_result_line(done)), title="Execution providers", markup=False, timeout=6)
+        if result.registered:
+            self._refresh(catalog=True, refetch=True)
 
     # -- import ----------------------------------------------------------------------------------------------
 

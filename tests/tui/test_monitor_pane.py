@@ -390,7 +390,7 @@ def test_the_estimate_and_its_error_after_load_and_after_the_first_request(tmp_p
         shown = model_lines
         await wait_for(pilot, lambda: "+616 MB" in "".join(shown(app)) and shown(app)[0].count("\n") == 1)
         name, figures = model_lines(app)[0].splitlines()
-        assert name == f"{CACHED} · loaded · est 632 MB"  # files 258 + KV cache 360 + runtime 14
+        assert name == f"{CACHED} · loaded · CPU · est 632 MB"  # where it runs; files 258 + KV 360 + runtime 14
         # steady +248 MB against 272 MB expected after the load: +10 %; after the request +616 MB against 632: +3 %
         assert figures.split() == ["0.00", "s", "+248", "MB", "+248", "MB", "+10%", "+616", "MB", "+3%", "–"]
         head = str(app.query_one("#monitor-models-head", Static).render()).splitlines()

@@ -1,5 +1,10 @@
 """The Catalog pane: every known model variant in a filterable, sortable table, with a detail panel.
 
+At the public catalog's scale the variants are grouped under their alias (widgets/catalog_rows: an alias row, its
+variants below as a tree, `●` on the one the runtime picks here, `↑vN` when a cached model has a newer version). The
+detail panel says why that variant is picked and flags a CPU fallback; `e` opens the execution providers. While
+the live catalog is fetched, or when it is unreachable, the catalog stored by an earlier run lists, with its age.
+
 It renders the session's models snapshot (`ModelsUpdated`) and posts intents (chat with, load, download, refresh);
 filtering and sorting are the engine's (`engine.models`, the same syntax as `foundry-tui models --filter`). Model
 and server text is untrusted: table cells are plain `rich.text.Text` (never markup-parsed) and everything else goes
@@ -8,6 +13,7 @@ through `literal()`.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual import events, on
@@ -26,7 +32,6 @@ from foundry_tui.engine.models import (
     ModelEntry,
     ModelFilter,
     ModelsSnapshot,
-    sort_models,
 )
 from foundry_tui.tui.messages import (
     BackendStateChanged,
@@ -37,15 +42,18 @@ from foundry_tui.tui.messages import (
     RefreshRequested,
 )
 from foundry_tui.tui.panes.base import FOCUS_HELP, Pane
-from foundry_tui.tui.widgets.catalog_table import CatalogTable, Column, cells, fit_columns
+from foundry_tui.tui.widgets.catalog_rows import CatalogRow, age, catalog_rows, needs_gutter
+from foundry_tui.tui.widgets.catalog_table import CatalogTable, Column, fit_columns, row_cells
 from foundry_tui.tui.widgets.literal import literal
-from foundry_tui.tui.widgets.model_detail import Part, detail_content
+from foundry_tui.tui.widgets.model_detail import Part, alias_content, detail_content
 
 WIDE_AT = 110  # terminal columns from which the detail panel sits beside the table
 FILTER_PLACEHOLDER = "filter: text, device:gpu, task:chat, cached"
 LOADING_TEXT = "fetching the public catalog…"
 EMPTY_TEXT = "no models yet — register a local model dir (Cache tab) or connect to the internet for the public catalog"
 UNREACHABLE_TEXT = "public catalog unreachable — showing local models"
+UNREACHABLE_STORED_TEXT = "public catalog unreachable — showing the catalog stored {age} ago"
+PENDING_STORED_TEXT = "fetching the public catalog… showing the one stored {age} ago"
 UNSUPPORTED_TEXT = "this backend has no public catalog — showing local models"
 RUNTIME_FAILED_TEXT = "the runtime failed to start — no models to list"
 
@@ -73,8 +81,9 @@ class CatalogPane(Pane):
         &.-empty #catalog-empty { display: block; }
         #catalog-body { height: 1fr; layout: vertical; }
         #catalog-table { height: 1fr; min-height: 4; scrollbar-size-vertical: 1; }
-        /* Below the table (narrow terminals) it takes what it needs, the table keeps 3 rows (80×24 shows it all). */
-        #catalog-detail { height: auto; max-height: 70%; border-top: solid $primary 50%; padding: 0 1; }
+        /* Below the table (narrow terminals) it takes what it needs up to half the pane (then it scrolls): at the
+           public catalog's scale the table keeps 7 rows at 80×24. */
+        #catalog-detail { height: auto; max-height: 50%; border-top: solid $primary 50%; padding: 0 1; }
         &.-wide #catalog-body { layout: horizontal; }
         &.-wide #catalog-detail {
             width: 42; height: 1fr; max-height: 100%; border-top: none; border-left: solid $primary 50%;
@@ -89,18 +98,27 @@ class CatalogPane(Pane):
         Binding("s", "cycle_sort", "Sort"),
         Binding("r", "refresh_catalog", "Refresh"),
         Binding("d", "toggle_detail", "Details"),
+        # Not in the footer (80 columns are full): the detail panel's EP line, `?` and the palette name it.
+        Binding("e", "app.execution_providers", "EPs", show=False),
         Binding("escape", "clear_filter", "Clear filter"),
     ]
 
     TAB = "catalog"
-    HELP = FOCUS_HELP + "\n**Catalog.** Enter: chat, load or download. `/`: filter (`device:cpu`, `local`)."
+    HELP = (
+        FOCUS_HELP
+        + "\n**Catalog.** Variants are grouped under their alias; `●` marks the one the runtime picks here, `↑vN` a"
+        " newer version of a cached model. Enter: chat, load or download (on an alias row: its pick). `/`: filter"
+        " (`device:cpu`, `local`). `e`: execution providers (list, register)."
+    )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._snapshot: ModelsSnapshot | None = None
         self._backend_state = "starting"
         self._models: dict[str, ModelEntry] = {}
-        self._shown: list[str] = []
+        self._shown: list[str] = []  # row keys in table order: model ids, and alias rows' keys
+        self._rows: dict[str, CatalogRow] = {}
+        self._variant_count = 0  # variant rows shown
         self._sort = "name"
         self._filter = ModelFilter()
         self._selected: str | None = None  # the highlighted model id
@@ -118,7 +136,7 @@ class CatalogPane(Pane):
             yield Label("", id="catalog-status", markup=False)
         with Horizontal(id="catalog-loading"):
             yield LoadingIndicator()
-            yield Label(LOADING_TEXT, markup=False)
+            yield Label(LOADING_TEXT, id="catalog-loading-text", markup=False)
         yield Static("", id="catalog-banner", markup=False)
         yield Static("", id="catalog-empty", markup=False)
         with Container(id="catalog-body"):
@@ -163,7 +181,12 @@ class CatalogPane(Pane):
         if self._refreshing and catalog is not None and catalog is not self._refresh_from:
             self._refreshing = False
         failed = self._backend_state == "failed"
-        self.set_class((catalog is None or self._refreshing) and not failed, "-loading")
+        pending = catalog is None or catalog.state == "pending"
+        self.set_class((pending or self._refreshing) and not failed, "-loading")
+        loading = LOADING_TEXT
+        if catalog is not None and catalog.state == "pending" and catalog.stored_at is not None:
+            loading = PENDING_STORED_TEXT.format(age=age(time.time() - catalog.stored_at))
+        self.query_one("#catalog-loading-text", Label).update(loading)
         self._update_banner(catalog, failed)
         self._render_rows()
 
@@ -171,8 +194,12 @@ class CatalogPane(Pane):
         parts: list[Part] = []
         if failed:
             parts = [(RUNTIME_FAILED_TEXT, "bold")]
-        elif catalog is not None and catalog.state != "ok":
-            parts = [(UNREACHABLE_TEXT if catalog.state == "unreachable" else UNSUPPORTED_TEXT, "bold")]
+        elif catalog is not None and catalog.state not in ("ok", "pending"):
+            if catalog.state == "unreachable" and catalog.stored_at is not None:
+                headline = UNREACHABLE_STORED_TEXT.format(age=age(time.time() - catalog.stored_at))
+            else:
+                headline = UNREACHABLE_TEXT if catalog.state == "unreachable" else UNSUPPORTED_TEXT
+            parts = [(headline, "bold")]
             if catalog.reason:
                 parts += [" · ", literal(catalog.reason)]
         self.query_one("#catalog-banner", Static).update(Content.assemble(*parts))
@@ -182,8 +209,9 @@ class CatalogPane(Pane):
 
     def _render_rows(self) -> None:
         table = self.query_one(CatalogTable)
-        shown = [m for m in sort_models(self._models.values(), self._sort) if self._filter.matches(m)]
-        longest = max((len(m_id) for m_id in self._models), default=0)  # stable while the filter changes
+        rows = catalog_rows(self._models.values(), self._filter, self._sort)
+        gutter = needs_gutter(catalog_rows(self._models.values(), ModelFilter(), self._sort))  # stable while filtering
+        longest = max((len(m_id) + 3 * gutter for m_id in self._models), default=0)
         available = (table.size.width or self.size.width or 80) - 1  # one cell for the scrollbar
         layout = fit_columns(available, longest)
         if layout != self._layout:
@@ -194,9 +222,11 @@ class CatalogPane(Pane):
             self._layout = layout
         else:
             table.clear()
-        for entry in shown:
-            table.add_row(*cells(entry, *layout), key=entry.id)
-        self._shown = [m.id for m in shown]
+        for row in rows:
+            table.add_row(*row_cells(row, *layout, gutter), key=row.key)
+        self._shown = [row.key for row in rows]
+        self._rows = {row.key: row for row in rows}
+        self._variant_count = sum(1 for row in rows if row.entry is not None)
         keep = next((k for k in (self._preferred, self._selected) if k in self._shown), None)
         if keep is not None:
             table.move_cursor(row=self._shown.index(keep), animate=False, scroll=True)
@@ -206,7 +236,8 @@ class CatalogPane(Pane):
 
     def _update_status(self) -> None:
         total = len(self._models)
-        listed = self._snapshot is not None and self._snapshot.catalog is not None  # every list has answered
+        catalog = self._snapshot.catalog if self._snapshot is not None else None
+        listed = catalog is not None and catalog.state != "pending"  # every list has answered
         if total == 0 and (listed or self._backend_state == "failed"):
             empty = EMPTY_TEXT if self._backend_state != "failed" else ""
         elif total == 0:
@@ -221,7 +252,7 @@ class CatalogPane(Pane):
         if self._snapshot is None and self._backend_state != "failed":
             count = "listing models…"
         elif self._filter.active:
-            count = f"{len(self._shown)}/{units.count(total, 'model')}"
+            count = f"{self._variant_count}/{units.count(total, 'model')}"
         else:
             count = units.count(total, "model")
         self.query_one("#catalog-status", Label).update(f"{count} · sort {SORT_LABELS[self._sort]}")
@@ -233,19 +264,24 @@ class CatalogPane(Pane):
         return self._shown[table.cursor_row]
 
     def _update_selection(self) -> None:
-        """Follow the table's cursor: detail panel, and the app's selection for this tab."""
+        """Follow the table's cursor: detail panel, and the app's selection for this tab (an alias row: its pick)."""
         current = self._current_id()
         if current is not None:
             self._selected = current
-        entry = self._models.get(current) if current else None
+        row = self._rows.get(current) if current else None
+        eps = self._snapshot.execution_providers if self._snapshot is not None else None
+        compact = not self.has_class("-wide")
         detail = self.query_one("#catalog-detail-text", Static)
-        detail.update(
-            detail_content(entry, compact=not self.has_class("-wide"))
-            if entry
-            else Content.styled("no model selected", "dim")
-        )
+        if row is None:
+            detail.update(Content.styled("no model selected", "dim"))
+        elif row.entry is None:
+            detail.update(alias_content(row.group, eps, compact=compact))
+        else:
+            detail.update(detail_content(row.entry, compact=compact, group=row.group, eps=eps))
+        target = row.target if row is not None else None
         if current is not None or not self._shown:
-            self.select_model(current)  # None when the filter hides every row: app-wide load/unload then asks
+            # None when the filter hides every row: app-wide load/unload then ask
+            self.select_model(target.id if target is not None else None)
 
     @on(DataTable.RowHighlighted, "#catalog-table")
     def _row_highlighted(self) -> None:
@@ -260,12 +296,13 @@ class CatalogPane(Pane):
     @on(DataTable.RowSelected, "#catalog-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        model_id = event.row_key.value
-        if model_id is not None:
-            self.use_model(model_id)
+        row = self._rows.get(event.row_key.value or "")
+        target = row.target if row is not None else None
+        if target is not None:
+            self.use_model(target.id)
 
     def use_model(self, model_id: str) -> None:
-        """Enter: chat if loaded, load if cached, otherwise queue the download."""
+        """Enter: chat if loaded, load if cached, otherwise queue the download (an alias row: its pick)."""
         entry = self._models.get(model_id)
         if entry is None:
             return
@@ -338,11 +375,16 @@ class CatalogPane(Pane):
 
     @property
     def shown_ids(self) -> list[str]:
-        """Model ids in table order, as currently filtered and sorted."""
-        return list(self._shown)
+        """Model ids of the variant rows in table order, as currently filtered and sorted."""
+        return [key for key in self._shown if self._rows[key].entry is not None]
+
+    @property
+    def shown_rows(self) -> list[CatalogRow]:
+        return [self._rows[key] for key in self._shown]
 
     @property
     def selected_id(self) -> str | None:
+        """The highlighted row's key: a model id, or an alias row's key (`catalog_rows.group_key`)."""
         return self._selected
 
 

@@ -30,8 +30,9 @@ from foundry_tui.engine.events import MARKER_GLYPHS
 from foundry_tui.engine.fit import FitCheck
 from foundry_tui.engine.metrics import gpu_key
 from foundry_tui.engine.timeline import Timeline, TimelineSource, memory_reports
+from foundry_tui.engine.variants import group_by_alias
 from foundry_tui.text import safe_line
-from foundry_tui.tui.messages import ChatFinished, FitEstimated, ModelLoaded, ModelUnloaded
+from foundry_tui.tui.messages import ChatFinished, FitEstimated, ModelLoaded, ModelsUpdated, ModelUnloaded
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.monitor_tables import (
@@ -45,6 +46,7 @@ from foundry_tui.tui.widgets.monitor_tables import (
     peak,
     process_rows,
     report_row,
+    runs_on,
     seconds_ago,
     table_text,
     text_table,
@@ -107,6 +109,7 @@ class MonitorPane(Pane, can_focus=True):
         self._estimates: dict[str, FitCheck] = {}  # model id → the latest fit estimate made before its load
         self._rows: list[tuple[str, str]] = []  # (model id, its option's text) as shown in the model list
         self._layout: tuple[int, ...] = ()
+        self._runs_on: dict[str, str] = {}  # model id → "GPU · CUDA" (+ a CPU-fallback flag), from the catalog
 
     @property
     def source(self) -> TimelineSource:
@@ -159,6 +162,18 @@ class MonitorPane(Pane, can_focus=True):
     def on_fit_estimated(self, message: FitEstimated) -> None:
         self._estimates[message.check.model] = message.check
         self.refresh_view()
+
+    def on_models_updated(self, message: ModelsUpdated) -> None:
+        """Which device and EP each model runs on: the loaded entry's (its alias' other variants for the flag)."""
+        runs: dict[str, str] = {}
+        for group in group_by_alias(message.snapshot.all_models()):
+            for variant in group.variants:
+                where = runs_on(variant, group.variants)
+                if where:
+                    runs[variant.id] = where
+        if runs != self._runs_on:
+            self._runs_on = runs
+            self.refresh_view()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.refresh_view()
@@ -312,6 +327,10 @@ class MonitorPane(Pane, can_focus=True):
         with_gpu = bool(full.gpu_indices())
         headers = FIGURE_COLUMNS + (GPU_FIGURE_COLUMNS if with_gpu else ())
         rows = [report_row(r, self._estimates.get(r.model), with_gpu) for r in reports]
+        rows = [
+            replace(row, state=f"{row.state} · {where}") if (where := self._runs_on.get(report.model)) else row
+            for row, report in zip(rows, reports, strict=True)
+        ]
         if not any(r.model in self._estimates for r in reports):  # a replay, or loads from before this session
             keep = [i for i, h in enumerate(headers) if h != "vs est"]
             headers = tuple(headers[i] for i in keep)
@@ -397,4 +416,4 @@ class MonitorPane(Pane, can_focus=True):
         self.call_after_refresh(self.refresh_view)
 
 
-__all__ = ["ZOOMS", "ModelRow", "MonitorPane", "model_table", "process_rows", "report_row"]
+__all__ = ["ZOOMS", "ModelRow", "MonitorPane", "model_table", "process_rows", "report_row", "runs_on"]

@@ -20,6 +20,7 @@ from textual.widgets import DataTable
 from foundry_tui.engine import units
 from foundry_tui.engine.models import ModelEntry
 from foundry_tui.text import escape_controls, middle_ellipsis
+from foundry_tui.tui.widgets.catalog_rows import PICK, CatalogRow, alias_text, cached_mark, model_prefix
 
 # -- formatting (pure functions) ----------------------------------------------------------------------------
 
@@ -110,8 +111,9 @@ def _align(text: str, width: int, justify: str) -> str:
     return text
 
 
-def cells(entry: ModelEntry, model_width: int, columns: Sequence[Column]) -> list[Text]:
-    """One row of plain Text cells: no markup is parsed, control characters are made visible."""
+def cells(entry: ModelEntry, model_width: int, columns: Sequence[Column], prefix: str = "") -> list[Text]:
+    """One row of plain Text cells: no markup is parsed, control characters are made visible. `prefix` (the tree
+    branch and the pick mark) goes before the id."""
     values = {
         "alias": entry.alias,
         "variants": str(len(entry.variants) or 1),
@@ -120,14 +122,34 @@ def cells(entry: ModelEntry, model_width: int, columns: Sequence[Column]) -> lis
         "task": entry.task or units.MISSING,
         "license": entry.license or units.MISSING,
         "source": entry.source,
-        "cached": "✓" if entry.cached else "",
+        "cached": cached_mark(entry),
         "loaded": "✓" if entry.loaded else "",
     }
-    row = [Text(fit(escape_controls(entry.id), model_width, middle=True), no_wrap=True, end="")]
+    model = fit(escape_controls(entry.id), model_width - len(prefix), middle=True)
+    row = [Text(prefix + model, no_wrap=True, end="")]
     for column in columns:
         text = _align(fit(escape_controls(values[column.key]), column.width), column.width, column.justify)
         row.append(Text(text, no_wrap=True, end=""))
     return row
+
+
+def row_cells(row: CatalogRow, model_width: int, columns: Sequence[Column], gutter: bool = True) -> list[Text]:
+    """A variant row (tree branch, pick mark, id, its figures) or an alias row (alias, variant count, the fallback
+    flag, and the pick's device under Device/EP). Without `gutter` the ids start at the left edge."""
+    if row.entry is not None:
+        return cells(row.entry, model_width, columns, model_prefix(row, gutter))
+    group = row.group
+    picked = group.picked
+    values = {
+        "alias": group.alias,
+        "variants": str(len(group.variants)),
+        "device": f"{PICK} {device_text(picked)}" if picked else " ".join(group.devices),
+    }
+    out = [alias_text(escape_controls(group.alias), group, model_width)]
+    for column in columns:
+        value = fit(escape_controls(values.get(column.key, "")), column.width)
+        out.append(Text(_align(value, column.width, column.justify), no_wrap=True, end="", style="bold"))
+    return out
 
 
 class CatalogTable(DataTable[Text]):
@@ -144,4 +166,14 @@ class CatalogTable(DataTable[Text]):
         self.post_message(self.WidthChanged())
 
 
-__all__ = ["COLUMNS", "CatalogTable", "Column", "cells", "device_text", "enter_action", "fit", "fit_columns"]
+__all__ = [
+    "COLUMNS",
+    "CatalogTable",
+    "Column",
+    "cells",
+    "device_text",
+    "enter_action",
+    "fit",
+    "fit_columns",
+    "row_cells",
+]

@@ -22,6 +22,7 @@ from foundry_tui.tui.widgets.cached_models import set_inline_error
 ACTIVE_STATES = ("queued", "running")
 FINISHED_STATES = ("done", "failed", "cancelled")
 STATE_STYLE = {"queued": "dim", "running": "bold cyan", "done": "green", "failed": "bold red", "cancelled": "yellow"}
+CONNECTING = "connecting…"
 EMPTY_TEXT = "No downloads. Start one from the Catalog or the command palette (ctrl+p)."
 
 
@@ -55,11 +56,15 @@ def job_cells(job: DownloadJob, bar_width: int, cancelling: bool = False, model_
     style = STATE_STYLE.get(job.state, "")
     active = job.state == "running"
     state = "cancelling…" if cancelling and job.state in ACTIVE_STATES else job.state
-    done, todo = progress_bar(job.percent, bar_width)
     progress = Text(no_wrap=True)
-    progress.append(done, style=style)
-    progress.append(todo, style="bright_black")
-    progress.append(f" {job.percent:3.0f}%", style=style)
+    if job.connecting:  # the runtime's 0 % heartbeats: no byte yet, so no bar, speed or ETA to show
+        progress.append(CONNECTING.ljust(bar_width + 5), style="italic " + style)
+        active = False
+    else:
+        done, todo = progress_bar(job.percent, bar_width)
+        progress.append(done, style=style)
+        progress.append(todo, style="bright_black")
+        progress.append(f" {job.percent:3.0f}%", style=style)
     return JobCells(
         model=Text(middle_ellipsis(escape_controls(job.model), model_width), no_wrap=True, overflow="ellipsis"),
         progress=progress,
@@ -181,4 +186,12 @@ class DownloadsView(Vertical):
         return self.jobs.get(model) if model is not None else None
 
 
-__all__ = ["ACTIVE_STATES", "FINISHED_STATES", "DownloadsView", "failure_reason", "job_cells", "progress_bar"]
+__all__ = [
+    "ACTIVE_STATES",
+    "CONNECTING",
+    "FINISHED_STATES",
+    "DownloadsView",
+    "failure_reason",
+    "job_cells",
+    "progress_bar",
+]

@@ -3,6 +3,7 @@ reflows to the width (one line per model when it fits, else a name line and line
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -11,8 +12,13 @@ from foundry_tui.engine import metrics as m
 from foundry_tui.engine import units
 from foundry_tui.engine.fit import FitCheck, estimate_error_pct
 from foundry_tui.engine.metrics import Metric, gpu_key
+from foundry_tui.engine.models import ModelEntry
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline
+from foundry_tui.engine.variants import fallback_for
 from foundry_tui.text import middle_ellipsis, safe_line
+from foundry_tui.tui.widgets.catalog_table import short_ep
+
+FALLBACK_MARK = "⚠ CPU fallback"
 
 PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
 # The model's own memory, as growth since right before its load: peak during the load, steady after it, after its
@@ -81,6 +87,20 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
     else:
         rows.append((f"server: {server}", "–", "–", "–", "–", "–"))
     return rows
+
+
+def runs_on(entry: ModelEntry, variants: Sequence[ModelEntry]) -> str:
+    """Where a model runs: `GPU · CUDA`, `CPU · CPU` (the device alone when the EP is not known), with a
+    CPU-fallback flag when its alias has GPU / NPU variants but this CPU one is the one in use; "" when the backend
+    does not say."""
+    if not entry.device and not entry.execution_provider:
+        return ""
+    device = (entry.device or units.MISSING).upper()
+    ep = short_ep(entry.execution_provider)
+    text = f"{device} · {ep}" if ep else device
+    if fallback_for(entry, variants):
+        text += f" {FALLBACK_MARK}"
+    return text
 
 
 @dataclass(frozen=True)
