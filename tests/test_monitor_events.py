@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from foundry_tui.backends.base import ChatMessage, ChatOptions, DoneEvent, ErrorEvent, ModelEntry, TokenEvent
+from foundry_tui.backends.base import (
+    ChatMessage,
+    ChatOptions,
+    DoneEvent,
+    DownloadProgress,
+    ErrorEvent,
+    ModelEntry,
+    TokenEvent,
+)
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.devtools.memory_backend import MemoryBackend, entry
 from foundry_tui.engine.downloads import DownloadQueue
@@ -344,7 +352,7 @@ class FakeDownloads:
         self.fail = fail
 
     def download(self, model: str, progress: Any, cancel: threading.Event) -> None:
-        progress(type("P", (), {"percent": 50.0, "total_mb": 10})())
+        progress(DownloadProgress(percent=50.0, total_mb=10))
         if self.fail:
             raise BackendError("disk full")
 

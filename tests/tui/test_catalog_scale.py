@@ -175,7 +175,7 @@ async def test_detail_has_every_field_the_reason_and_the_fallback_flag(scale: Me
         entry = app.snapshot.find(PHI_CPU)
         assert entry is not None
         group = next(g for g in group_by_alias(app.snapshot.all_models()) if g.alias == LOADED_ALIAS)
-        reason = pick_reason(group, app.snapshot.execution_providers)
+        reason = pick_reason(group, app.snapshot.execution_providers, register_hint="e: register")
         for expected in (
             "publisher    Microsoft",
             "version      1",
