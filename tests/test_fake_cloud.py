@@ -464,7 +464,7 @@ def test_real_runtime_cancels_mid_download_and_resumes_in_a_fresh_process(cloud:
     first = _run_runtime(cloud, tmp_path / "rt", alias=BIG_ALIAS, cancel_at=50.0)
     assert first["download"].startswith("error 5") and first["cached"] is False
     served_first = cloud.chunks_served
-    assert 5 < served_first < total_chunks
+    assert 5 < served_first <= total_chunks  # accepted requests: up to 8 run in parallel, so all may be in flight
     partial = tmp_path / "rt" / "cache" / big.publisher / f"{big.name}-{big.version}"
     assert (partial / "download.tmp").exists() and (partial / f"{PADDING_BLOB}.dlstate").exists()
     ranges = [r.headers.get("x-ms-range", "") for r in cloud.requests if r.service == "blob" and r.method == "GET"]
