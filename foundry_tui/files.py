@@ -24,4 +24,19 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-__all__ = ["write_atomic"]
+def dir_size_bytes(path: str | Path) -> int | None:
+    """Bytes in the regular files under `path` (symlinks not followed); None when it cannot be listed. A file that
+    vanishes mid-walk (a download finishing, a cache being cleaned) is skipped, not an error."""
+    total = 0
+    try:
+        items = list(Path(path).rglob("*"))
+    except OSError:
+        return None
+    for item in items:
+        with contextlib.suppress(OSError):
+            if item.is_file() and not item.is_symlink():
+                total += item.stat().st_size
+    return total
+
+
+__all__ = ["dir_size_bytes", "write_atomic"]

@@ -14,24 +14,15 @@ from pathlib import Path
 
 from foundry_tui.backends.base import ModelEntry
 from foundry_tui.backends.genai_config import read_genai_config
+from foundry_tui.files import dir_size_bytes
 
 MARKER = "inference_model.json"
 PARTIAL = "download.tmp"
 _ID = re.compile(r"^(?P<name>[^:\s]+):(?P<version>\d+)$")
 
 
-def dir_size_bytes(path: Path) -> int:
-    total = 0
-    for item in path.rglob("*"):
-        try:
-            if item.is_file() and not item.is_symlink():
-                total += item.stat().st_size
-        except OSError:
-            continue
-    return total
-
-
-def _model_id(directory: Path) -> str | None:
+def model_id_in(directory: Path) -> str | None:
+    """The model id the runtime wrote into `directory`'s inference_model.json, if any."""
     try:
         data = json.loads((directory / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -53,7 +44,7 @@ def scan_cache(cache_dir: Path) -> list[ModelEntry]:
         except OSError:
             continue
         for directory in directories:
-            model_id = _model_id(directory)
+            model_id = model_id_in(directory)
             if model_id is None or (directory / PARTIAL).exists():
                 continue
             match = _ID.match(model_id)
@@ -66,7 +57,7 @@ def scan_cache(cache_dir: Path) -> list[ModelEntry]:
                     source="public",
                     device=config.device if config else None,
                     execution_provider=config.execution_provider if config else None,
-                    size_mb=max(1, round(dir_size_bytes(directory) / 1_048_576)),
+                    size_mb=max(1, round((dir_size_bytes(directory) or 0) / 1_048_576)),
                     publisher=publisher.name,
                     version=int(match.group("version")),
                     cached=True,
@@ -90,4 +81,4 @@ def remove_empty_dirs(directory: Path, stop_at: Path) -> None:
         current = current.parent
 
 
-__all__ = ["MARKER", "PARTIAL", "dir_size_bytes", "remove_empty_dirs", "scan_cache"]
+__all__ = ["MARKER", "PARTIAL", "model_id_in", "remove_empty_dirs", "scan_cache"]

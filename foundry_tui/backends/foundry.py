@@ -50,6 +50,7 @@ from foundry_tui.backends.local_models import (
 )
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, BadInputError, ModelNotFoundError, one_line
+from foundry_tui.files import dir_size_bytes
 
 APP_NAME = "foundry-tui"
 
@@ -214,9 +215,14 @@ class FoundryBackend:
         future = self.start_catalog_fetch()
         if not future.done():
             return []
-        models = list(self._call(call, action))
+        return list(self._public_call(call, action))
+
+    def _public_call(self, fn: Any, action: str) -> Any:
+        """A call into the public catalog. The runtime fetches the catalog inside the first one of a process (~4 s
+        of retries offline); after it returns, public calls are quick even offline."""
+        result = self._call(fn, action)
         self._runtime_tried_catalog = True
-        return models
+        return result
 
     def resolve(self, model: str) -> ModelEntry:
         found, source = self._find(model)
@@ -257,10 +263,7 @@ class FoundryBackend:
     # -- cache ---------------------------------------------------------------------------------------------
 
     def download(
-        self,
-        model: str,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
+        self, model: str, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
     ) -> ModelEntry:
         found, source = self._find(model)
         if source == "local":
@@ -291,8 +294,9 @@ class FoundryBackend:
         if source == "local":
             return [self._entry(found, source)]
         name = found.info.name
-        versions = self._call(lambda: self._public.get_model_versions(found.alias, name, 0), f"list versions of {name}")
-        self._runtime_tried_catalog = True
+        versions = self._public_call(
+            lambda: self._public.get_model_versions(found.alias, name, 0), f"list versions of {name}"
+        )
         entries = [self._entry(v, "public") for v in versions]
         return sorted(entries, key=lambda e: -(e.version or 0))
 
@@ -382,9 +386,7 @@ class FoundryBackend:
         listing = self.start_catalog_fetch().result()
         if self._answer_from_disk() and not any(name in (e.id, e.alias) for e in scan_cache(self._cache_dir)):
             raise ModelNotFoundError(f"{self._not_found_message(name)}; the public catalog is unreachable")
-        cached_models = self._call(self._public.get_cached_models, "list cached models")
-        self._runtime_tried_catalog = True
-        for cached in cached_models:
+        for cached in self._public_call(self._public.get_cached_models, "list cached models"):
             if name in (cached.id, cached.alias):
                 return cached, "public"
         if listing.state != "unreachable":
@@ -398,7 +400,11 @@ class FoundryBackend:
         known: set[str] = set()
         for model in self._local.list_models():
             known.update((model.alias, model.id))
-        cached = scan_cache(self._cache_dir) if self._answer_from_disk() else self._public.get_cached_models()
+        cached = (
+            scan_cache(self._cache_dir)
+            if self._answer_from_disk()
+            else self._public_call(self._public.get_cached_models, "list cached models")
+        )
         for model in cached:
             known.update((model.alias, model.id))
         close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
@@ -470,15 +476,9 @@ def _size_mb(catalog_mb: int | None, path: str | None, source: Source) -> int | 
     return catalog_mb if source == "public" else None
 
 
-def _dir_size_mb(path: str | None) -> int | None:
-    if not path:
-        return None
-    root = Path(path)
-    try:
-        total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-    except OSError:
-        return None
-    return max(1, round(total / 1_048_576))
+def _dir_size_mb(path: str) -> int | None:
+    total = dir_size_bytes(path)
+    return None if total is None else max(1, round(total / 1_048_576))
 
 
 __all__ = ["FoundryBackend", "FoundryChatStream", "catalog_failure_from_logs"]

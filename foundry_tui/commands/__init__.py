@@ -26,7 +26,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def open_session(settings: Settings, *, read_only: bool = False) -> Iterator[Session]:
     """The engine session on the configured backend; the in-process runtime's native logs go to a file, never
     the terminal. `read_only`: the command loads nothing and downloads nothing, so the process may exit
-    without the runtime's one-second orderly shutdown (see `quick_exit`)."""
+    without the runtime's one-second orderly shutdown (see `cli.main`)."""
     if not settings.endpoint:
         redirect_native_stderr(settings.logs_dir / "native.log")
     session = Session(settings)  # the backend opens on first use: bad input fails before the runtime starts

@@ -8,15 +8,15 @@ from typing import Any
 
 from foundry_tui.commands.output import MODEL_HEADERS, entry_dict, model_rows, print_json, table
 from foundry_tui.engine import units
-from foundry_tui.engine.models import CatalogListing, ExecutionProvider, ModelEntry, select_models
+from foundry_tui.engine.models import CatalogListing, ExecutionProvider, ModelEntry, ModelFilter, select_models
 from foundry_tui.engine.session import Session
-from foundry_tui.engine.variants import group_by_alias, pick_reason
+from foundry_tui.engine.variants import group_by_alias, pick_reason, select_groups
 from foundry_tui.text import safe_line
 
 
-def _grouped(entries: list[ModelEntry]) -> list[ModelEntry]:
-    """Variants of one alias together (in the order the sort gave their aliases), the runtime's pick first."""
-    return [v for group in group_by_alias(entries) for v in group.variants]
+def _grouped(entries: list[ModelEntry], filter_text: str, sort: str) -> list[ModelEntry]:
+    """Variants of one alias together, the runtime's pick first, aliases in the Catalog pane's order."""
+    return [v for _, matching in select_groups(entries, ModelFilter.parse(filter_text), sort) for v in matching]
 
 
 def _catalog_json(listing: CatalogListing, catalog: list[ModelEntry], eps: list[str] | None) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def run_models(session: Session, args: argparse.Namespace) -> int:
     live = {e.id: e for e in snapshot.all_models()}  # cached / loaded as the runtime says now
     filter_text: str = args.filter or ""
     public = [live.get(e.id, e) for e in listing.models if e.id not in local_ids]
-    catalog = _grouped(select_models(public, filter_text, args.sort))
+    catalog = _grouped(public, filter_text, args.sort)
     local = select_models(snapshot.local, filter_text, args.sort)
     if args.json:
         print_json(

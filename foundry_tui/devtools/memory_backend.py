@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from foundry_tui.backends import base
 from foundry_tui.backends.local_models import CHAT_TASKS, validate_model_dir, validate_model_id, validate_task
+from foundry_tui.engine.variants import usable_providers
 from foundry_tui.errors import BackendError, BadInputError, CancelledError, ModelNotFoundError, NotSupportedError
 
 ANSWER_TOKENS: tuple[str, ...] = ("Hello", " from", " memory", ".")
@@ -84,8 +85,7 @@ class MemoryBackend:
     ep_fail: set[str] = field(default_factory=set)  # these fail to register (they end up in `failed`)
     ep_gate: threading.Event | None = None  # when set: a registration waits for it after its second progress step
     ep_steps: int = 4
-    # The catalog stored on disk by an earlier run: an unreachable fetch lists it (with its age), and
-    # `stored_listing()` is the "pending" listing shown while the live fetch is in flight.
+    # The catalog stored on disk by an earlier run: an unreachable fetch lists it, with its age.
     stored: list[base.ModelEntry] = field(default_factory=list)
     stored_at: float | None = None
     catalog_url: str | None = None
@@ -132,16 +132,6 @@ class MemoryBackend:
             self.list_local_tuple() + stored,
             self.catalog_state,
             self.catalog_reason,
-            stored_at=self.stored_at if stored else None,
-            url=self.catalog_url,
-        )
-
-    def stored_listing(self) -> base.CatalogListing:
-        """What a start shows at once while the live fetch is in flight: the stored catalog, state "pending"."""
-        stored = tuple(self._entry(e) for e in self.stored) if self.stored_at is not None else ()
-        return base.CatalogListing(
-            self.list_local_tuple() + stored,
-            "pending",
             stored_at=self.stored_at if stored else None,
             url=self.catalog_url,
         )
@@ -280,7 +270,7 @@ class MemoryBackend:
 
     def _repick(self) -> None:
         """Like the runtime: each alias' default becomes its best variant whose EP is usable now (NPU, GPU, CPU)."""
-        usable = {"CPUExecutionProvider"} | {ep.name for ep in self.execution_provider_list if ep.registered}
+        usable = set(usable_providers(self.execution_provider_list))
         rank = {"NPU": 0, "GPU": 1, "CPU": 2}
         best: dict[str, base.ModelEntry] = {}
         for found in self.catalog:

@@ -6,12 +6,12 @@ rounded down (a small model shows 0 MB), and a partial download has no catalog s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundry_tui.backends.base import ModelEntry
-from foundry_tui.backends.cache_scan import MARKER, PARTIAL, dir_size_bytes
+from foundry_tui.backends.cache_scan import PARTIAL, model_id_in
+from foundry_tui.files import dir_size_bytes
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,7 @@ def _partial_downloads(cache_dir: Path) -> list[PartialDownload]:
     found: list[PartialDownload] = []
     for marker in sorted(cache_dir.glob(f"*/*/{PARTIAL}")):
         directory = marker.parent
-        model_id = None
-        try:
-            data = json.loads((directory / MARKER).read_text(encoding="utf-8"))
-            model_id = data.get("Name") if isinstance(data, dict) else None
-        except (OSError, ValueError):
-            pass
-        found.append(PartialDownload(str(directory), model_id, dir_size_bytes(directory)))
+        found.append(PartialDownload(str(directory), model_id_in(directory), dir_size_bytes(directory) or 0))
     return found
 
 

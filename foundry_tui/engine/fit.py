@@ -26,6 +26,7 @@ from foundry_tui.backends.base import ModelEntry
 from foundry_tui.backends.genai_config import GenaiConfig, read_genai_config
 from foundry_tui.engine import units
 from foundry_tui.engine.monitor import MemorySample, is_local_endpoint
+from foundry_tui.files import dir_size_bytes
 
 HEADROOM_FACTOR = 1.2
 HEADROOM_MB = 512.0
@@ -102,10 +103,8 @@ def kv_note(config: GenaiConfig) -> str:
 
 def directory_mb(path: str | Path) -> float | None:
     """Sum of the files under `path` (MB); None when it cannot be read."""
-    try:
-        return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / units.MB
-    except OSError:
-        return None
+    total = dir_size_bytes(path)
+    return None if total is None else total / units.MB
 
 
 def estimate(entry: ModelEntry, config: GenaiConfig | None, *, runtime_warm: bool = False) -> FitEstimate | None:

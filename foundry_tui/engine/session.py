@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from foundry_tui.backends import open_backend
 from foundry_tui.backends.base import (
@@ -75,7 +75,6 @@ class Session:
         self._downloads: DownloadQueue | None = None
         self._info: BackendInfo | None = None
         self._catalog: CatalogListing | None = None
-        self._stored_catalog: StoredCatalog | Literal[False] | None = None  # False: looked, none there
         self._lock = threading.Lock()
 
     # -- the backend -------------------------------------------------------------------------------------------
@@ -183,19 +182,21 @@ class Session:
     def _stores_catalog(self) -> bool:
         return not self.settings.endpoint
 
+    @functools.cached_property
     def _stored(self) -> StoredCatalog | None:
-        if self._stored_catalog is None and self._stores_catalog():
-            self._stored_catalog = load_catalog(store_path(self.settings.data_dir), self._catalog_url()) or False
-        return self._stored_catalog or None
+        """The catalog an earlier run stored, read once (the live one replaces it for this session)."""
+        if not self._stores_catalog():
+            return None
+        return load_catalog(store_path(self.settings.data_dir), self._catalog_url())
 
     def _pending_catalog(self) -> CatalogListing | None:
-        stored = self._stored()
+        stored = self._stored
         if stored is None or not stored.models:
             return None
         return CatalogListing(stored.models, "pending", stored_at=stored.fetched_at, url=stored.url)
 
     def _with_stored(self, listing: CatalogListing) -> CatalogListing:
-        stored = self._stored()
+        stored = self._stored
         if stored is None or not stored.models:
             return listing
         live = {m.id for m in listing.models}

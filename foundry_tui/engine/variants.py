@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from foundry_tui.backends.base import ExecutionProvider, ModelEntry
+from foundry_tui.engine.models import SORTS, ModelFilter
 
 CPU_EP = "CPUExecutionProvider"  # built into every runtime: never listed by discover_eps
 _DEVICE_ORDER = {"NPU": 0, "GPU": 1, "CPU": 2}
@@ -28,6 +29,11 @@ class AliasGroup:
     @property
     def picked(self) -> ModelEntry | None:
         return next((v for v in self.variants if v.selected), None)
+
+    @property
+    def default(self) -> ModelEntry | None:
+        """What acting on the alias acts on: the runtime's pick, else its first variant."""
+        return self.picked or (self.variants[0] if self.variants else None)
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -55,6 +61,31 @@ def group_by_alias(entries: Iterable[ModelEntry]) -> list[AliasGroup]:
     for entry in entries:
         groups.setdefault(entry.alias or entry.id, []).append(entry)
     return [AliasGroup(alias, tuple(sorted(members, key=_variant_key))) for alias, members in groups.items()]
+
+
+def select_groups(
+    models: Iterable[ModelEntry], wanted: ModelFilter, sort: str
+) -> list[tuple[AliasGroup, list[ModelEntry]]]:
+    """The aliases a filter keeps, each whole (`AliasGroup`) with the variants it matched, pick first; ordered by
+    `sort`: alias name, or the size of the first matched variant (unknown sizes last), ties by alias. Groups are
+    never split. What the Catalog pane and `foundry-tui models` both show."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r} (known: {', '.join(SORTS)})")
+    kept = []
+    for group in group_by_alias(models):
+        matching = [v for v in group.variants if wanted.matches(v)]
+        if matching:
+            kept.append((group, matching))
+
+    def order(item: tuple[AliasGroup, list[ModelEntry]]) -> tuple[object, ...]:
+        group, matching = item
+        name = (group.alias.casefold(), group.alias)
+        if sort == "name":
+            return name
+        size = matching[0].size_mb
+        return (size is None, -(size or 0) if sort == "size-desc" else (size or 0), *name)
+
+    return sorted(kept, key=order)
 
 
 def usable_providers(eps: Sequence[ExecutionProvider]) -> list[str]:
@@ -114,6 +145,7 @@ __all__ = [
     "fallback_for",
     "group_by_alias",
     "pick_reason",
+    "select_groups",
     "upgrade_available",
     "usable_providers",
 ]

@@ -29,7 +29,7 @@ from foundry_tui.backends.base import Backend, ModelEntry
 from foundry_tui.backends.local_models import validate_model_dir, validate_model_id
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, BadInputError, FoundryTuiError, one_line
-from foundry_tui.files import write_atomic
+from foundry_tui.files import dir_size_bytes, write_atomic
 from foundry_tui.importer.deps import builder_architectures, require_conversion_modules
 from foundry_tui.importer.runner import StepResult, run_step
 from foundry_tui.importer.sources import (
@@ -399,7 +399,7 @@ def _alive(pid: int) -> bool:
 
 
 def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return dir_size_bytes(path) or 0
 
 
 def _is_model_dir(path: Path) -> bool:

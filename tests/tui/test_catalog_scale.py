@@ -26,7 +26,7 @@ from foundry_tui.tui.messages import LoadRequested, ModelsUpdated
 from foundry_tui.tui.panes.catalog import CatalogPane, CatalogTable
 from foundry_tui.tui.panes.monitor import MonitorPane
 from foundry_tui.tui.screens.execution_providers import ExecutionProvidersScreen
-from foundry_tui.tui.widgets.catalog_rows import FALLBACK, PICK, CatalogRow, age, group_key
+from foundry_tui.tui.widgets.catalog_rows import FALLBACK, PICK, CatalogRow, group_key
 from foundry_tui.tui.widgets.downloads_view import CONNECTING, job_cells
 from foundry_tui.tui.widgets.model_detail import NO_EPS_TEXT, detail_content
 from tests.tui.conftest import MakeApp
@@ -261,10 +261,6 @@ async def test_stored_catalog_when_unreachable(make_app: MakeApp) -> None:
         )
         assert "showing the catalog stored 2 h ago" in screen_text(pilot)
         assert not pane_of(app).has_class("-loading")
-
-
-def test_age_words() -> None:
-    assert [age(s) for s in (5, 600, 3 * 3600, 3 * 86400)] == ["5 s", "10 min", "3 h", "3 days"]
 
 
 async def open_eps_from_palette(pilot: Pilot[Any]) -> ExecutionProvidersScreen:

@@ -20,7 +20,7 @@ from foundry_tui.devtools.fake_cloud.catalog_data import PADDING_BLOB, CloudMode
 _PATTERN_LEN = 4096
 # Deterministic filler: a hash chain, repeated. Not compressible by accident, cheap to slice at any offset.
 _PATTERN = b"".join(hashlib.sha256(b"fake-cloud-%d" % i).digest() for i in range(_PATTERN_LEN // 32))
-_LAST_MODIFIED = formatdate(1748764800, usegmt=True)  # 2025-06-01, fixed so ETags and listings are stable
+LAST_MODIFIED = formatdate(1748764800, usegmt=True)  # 2025-06-01, fixed so ETags and listings are stable
 
 
 def padding_bytes(offset: int, length: int) -> bytes:
@@ -98,8 +98,8 @@ def list_xml(base_url: str, container: str, blobs: Sequence[Blob], *, prefix: st
             "<Blob>"
             f"<Name>{escape(blob.name)}</Name>"
             "<Properties>"
-            f"<Creation-Time>{_LAST_MODIFIED}</Creation-Time>"
-            f"<Last-Modified>{_LAST_MODIFIED}</Last-Modified>"
+            f"<Creation-Time>{LAST_MODIFIED}</Creation-Time>"
+            f"<Last-Modified>{LAST_MODIFIED}</Last-Modified>"
             f"<Etag>{escape(blob.etag.strip(chr(34)))}</Etag>"
             f"<Content-Length>{blob.size}</Content-Length>"
             "<Content-Type>application/octet-stream</Content-Type>"

@@ -21,6 +21,7 @@ from typing import Any
 
 from foundry_tui.devtools.fake_cloud.blobs import (
     ERROR_CODES,
+    LAST_MODIFIED,
     Blob,
     container_name,
     error_xml,
@@ -40,7 +41,6 @@ from foundry_tui.devtools.fake_cloud.tls import make_tls_files
 
 CATALOG_PATH = "/asset-gallery/v1.0/models"
 REGISTRY_PATH = "modelregistry/v1.0/registry/models/nonazureaccount"
-_LAST_MODIFIED = formatdate(1748764800, usegmt=True)
 _X_MS_VERSION = "2023-11-03"
 
 
@@ -405,10 +405,10 @@ class FakeCloud:
         props = {
             **base,
             "ETag": blob.etag,
-            "Last-Modified": _LAST_MODIFIED,
+            "Last-Modified": LAST_MODIFIED,
             "Accept-Ranges": "bytes",
             "x-ms-blob-type": "BlockBlob",
-            "x-ms-creation-time": _LAST_MODIFIED,
+            "x-ms-creation-time": LAST_MODIFIED,
             "x-ms-lease-state": "available",
             "x-ms-lease-status": "unlocked",
             "x-ms-server-encrypted": "true",

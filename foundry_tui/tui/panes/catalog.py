@@ -42,7 +42,7 @@ from foundry_tui.tui.messages import (
     RefreshRequested,
 )
 from foundry_tui.tui.panes.base import FOCUS_HELP, Pane
-from foundry_tui.tui.widgets.catalog_rows import CatalogRow, age, catalog_rows, needs_gutter
+from foundry_tui.tui.widgets.catalog_rows import GUTTER_CELLS, CatalogRow, catalog_rows, needs_gutter
 from foundry_tui.tui.widgets.catalog_table import CatalogTable, Column, fit_columns, row_cells
 from foundry_tui.tui.widgets.literal import literal
 from foundry_tui.tui.widgets.model_detail import Part, alias_content, detail_content
@@ -116,9 +116,8 @@ class CatalogPane(Pane):
         self._snapshot: ModelsSnapshot | None = None
         self._backend_state = "starting"
         self._models: dict[str, ModelEntry] = {}
-        self._shown: list[str] = []  # row keys in table order: model ids, and alias rows' keys
-        self._rows: dict[str, CatalogRow] = {}
-        self._variant_count = 0  # variant rows shown
+        self._rows: dict[str, CatalogRow] = {}  # the rows shown, in table order, by key (model id or alias key)
+        self._gutter = False  # room for the tree and the pick mark: decided by the models, stable while filtering
         self._sort = "name"
         self._filter = ModelFilter()
         self._selected: str | None = None  # the highlighted model id
@@ -177,6 +176,7 @@ class CatalogPane(Pane):
         self._snapshot = snapshot
         models = snapshot.all_models() if snapshot is not None else []
         self._models = {m.id: m for m in models}
+        self._gutter = needs_gutter(self._models.values())
         catalog = snapshot.catalog if snapshot is not None else None
         if self._refreshing and catalog is not None and catalog is not self._refresh_from:
             self._refreshing = False
@@ -185,7 +185,7 @@ class CatalogPane(Pane):
         self.set_class((pending or self._refreshing) and not failed, "-loading")
         loading = LOADING_TEXT
         if catalog is not None and catalog.state == "pending" and catalog.stored_at is not None:
-            loading = PENDING_STORED_TEXT.format(age=age(time.time() - catalog.stored_at))
+            loading = PENDING_STORED_TEXT.format(age=units.age(time.time() - catalog.stored_at))
         self.query_one("#catalog-loading-text", Label).update(loading)
         self._update_banner(catalog, failed)
         self._render_rows()
@@ -196,7 +196,7 @@ class CatalogPane(Pane):
             parts = [(RUNTIME_FAILED_TEXT, "bold")]
         elif catalog is not None and catalog.state not in ("ok", "pending"):
             if catalog.state == "unreachable" and catalog.stored_at is not None:
-                headline = UNREACHABLE_STORED_TEXT.format(age=age(time.time() - catalog.stored_at))
+                headline = UNREACHABLE_STORED_TEXT.format(age=units.age(time.time() - catalog.stored_at))
             else:
                 headline = UNREACHABLE_TEXT if catalog.state == "unreachable" else UNSUPPORTED_TEXT
             parts = [(headline, "bold")]
@@ -210,8 +210,8 @@ class CatalogPane(Pane):
     def _render_rows(self) -> None:
         table = self.query_one(CatalogTable)
         rows = catalog_rows(self._models.values(), self._filter, self._sort)
-        gutter = needs_gutter(catalog_rows(self._models.values(), ModelFilter(), self._sort))  # stable while filtering
-        longest = max((len(m_id) + 3 * gutter for m_id in self._models), default=0)
+        gutter = self._gutter
+        longest = max((len(m_id) + GUTTER_CELLS * gutter for m_id in self._models), default=0)
         available = (table.size.width or self.size.width or 80) - 1  # one cell for the scrollbar
         layout = fit_columns(available, longest)
         if layout != self._layout:
@@ -224,12 +224,10 @@ class CatalogPane(Pane):
             table.clear()
         for row in rows:
             table.add_row(*row_cells(row, *layout, gutter), key=row.key)
-        self._shown = [row.key for row in rows]
         self._rows = {row.key: row for row in rows}
-        self._variant_count = sum(1 for row in rows if row.entry is not None)
-        keep = next((k for k in (self._preferred, self._selected) if k in self._shown), None)
+        keep = next((k for k in (self._preferred, self._selected) if k in self._shown_keys), None)
         if keep is not None:
-            table.move_cursor(row=self._shown.index(keep), animate=False, scroll=True)
+            table.move_cursor(row=self._shown_keys.index(keep), animate=False, scroll=True)
         self._render_cursor = self._current_id()
         self._update_status()
         self._update_selection()
@@ -242,7 +240,7 @@ class CatalogPane(Pane):
             empty = EMPTY_TEXT if self._backend_state != "failed" else ""
         elif total == 0:
             empty = ""  # still listing: the loading line says so, never a false "no models"
-        elif not self._shown:
+        elif not self._shown_keys:
             empty = "no model matches the filter — Esc clears it"
         else:
             empty = ""
@@ -252,16 +250,20 @@ class CatalogPane(Pane):
         if self._snapshot is None and self._backend_state != "failed":
             count = "listing models…"
         elif self._filter.active:
-            count = f"{self._variant_count}/{units.count(total, 'model')}"
+            count = f"{len(self.shown_ids)}/{units.count(total, 'model')}"
         else:
             count = units.count(total, "model")
         self.query_one("#catalog-status", Label).update(f"{count} · sort {SORT_LABELS[self._sort]}")
 
+    @property
+    def _shown_keys(self) -> list[str]:
+        return list(self._rows)
+
     def _current_id(self) -> str | None:
         table = self.query_one(CatalogTable)
-        if not self._shown or not table.is_valid_row_index(table.cursor_row):
+        if not self._shown_keys or not table.is_valid_row_index(table.cursor_row):
             return None
-        return self._shown[table.cursor_row]
+        return self._shown_keys[table.cursor_row]
 
     def _update_selection(self) -> None:
         """Follow the table's cursor: detail panel, and the app's selection for this tab (an alias row: its pick)."""
@@ -275,11 +277,11 @@ class CatalogPane(Pane):
         if row is None:
             detail.update(Content.styled("no model selected", "dim"))
         elif row.entry is None:
-            detail.update(alias_content(row.group, eps, compact=compact))
+            detail.update(alias_content(row.group, eps))
         else:
             detail.update(detail_content(row.entry, compact=compact, group=row.group, eps=eps))
         target = row.target if row is not None else None
-        if current is not None or not self._shown:
+        if current is not None or not self._shown_keys:
             # None when the filter hides every row: app-wide load/unload then ask
             self.select_model(target.id if target is not None else None)
 
@@ -376,11 +378,11 @@ class CatalogPane(Pane):
     @property
     def shown_ids(self) -> list[str]:
         """Model ids of the variant rows in table order, as currently filtered and sorted."""
-        return [key for key in self._shown if self._rows[key].entry is not None]
+        return [key for key in self._shown_keys if self._rows[key].entry is not None]
 
     @property
     def shown_rows(self) -> list[CatalogRow]:
-        return [self._rows[key] for key in self._shown]
+        return [self._rows[key] for key in self._shown_keys]
 
     @property
     def selected_id(self) -> str | None:

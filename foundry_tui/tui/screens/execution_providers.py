@@ -106,9 +106,10 @@ class ExecutionProvidersScreen(ModalScreen[None]):
         self.query_one("#eps-register", Button).disabled = self.running or not self.discoverable
 
     def action_register(self) -> None:
-        if self.running or not self.discoverable:
-            if not self.running:
-                self.notify(NO_EPS_TEXT if not self.eps else "Every execution provider is registered.")
+        if self.running:
+            return
+        if not self.discoverable:
+            self.notify(NO_EPS_TEXT if not self.eps else "Every execution provider is registered.")
             return
         self.running = True
         self.failed.clear()
@@ -127,7 +128,7 @@ class ExecutionProvidersScreen(ModalScreen[None]):
     @on(Button.Pressed, "#eps-close")
     def _close(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(None)
+        self.action_close()
 
     def on_ep_progress(self, message: EpProgress) -> None:
         self.progress[message.name] = message.percent

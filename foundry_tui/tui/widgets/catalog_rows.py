@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from foundry_tui.engine import units
 from foundry_tui.engine.models import ModelEntry, ModelFilter
-from foundry_tui.engine.variants import AliasGroup, group_by_alias, upgrade_available
+from foundry_tui.engine.variants import AliasGroup, group_by_alias, select_groups, upgrade_available
 
 GROUP_KEY = "\x00alias "  # row keys of alias rows: a control character never appears in a shown model id
 PICK = "●"
 FALLBACK = "⚠ CPU fallback"
+GUTTER_CELLS = 3  # before a variant's id: its tree branch, the pick mark, a space
 
 
 @dataclass(frozen=True)
@@ -35,37 +35,17 @@ class CatalogRow:
     @property
     def target(self) -> ModelEntry | None:
         """The model this row acts on: the variant, or for an alias row the runtime's pick (else its first)."""
-        if self.entry is not None:
-            return self.entry
-        return self.group.picked or (self.group.variants[0] if self.group.variants else None)
+        return self.entry if self.entry is not None else self.group.default
 
 
 def group_key(alias: str) -> str:
     return GROUP_KEY + alias
 
 
-def _size_key(size: float | None, descending: bool) -> tuple[bool, float]:
-    return (size is None, -(size or 0) if descending else (size or 0))
-
-
 def catalog_rows(models: Iterable[ModelEntry], wanted: ModelFilter, sort: str) -> list[CatalogRow]:
-    """The rows to show, in order: groups sorted by `sort`, each with its matching variants."""
-    groups = group_by_alias(models)
-    shown: list[tuple[AliasGroup, list[ModelEntry]]] = []
-    for group in groups:
-        matching = [v for v in group.variants if wanted.matches(v)]
-        if matching:
-            shown.append((group, matching))
-
-    def order(item: tuple[AliasGroup, list[ModelEntry]]) -> tuple[object, ...]:
-        group, matching = item
-        name = (group.alias.casefold(), group.alias)
-        if sort == "name":
-            return name
-        return (*_size_key(matching[0].size_mb, sort == "size-desc"), *name)
-
+    """The rows to show, in order: groups sorted by `sort`, each with its matching variants (engine.variants)."""
     rows: list[CatalogRow] = []
-    for group, matching in sorted(shown, key=order):
+    for group, matching in select_groups(models, wanted, sort):
         if len(group.variants) == 1:
             rows.append(CatalogRow(matching[0].id, group, matching[0]))
             continue
@@ -75,13 +55,13 @@ def catalog_rows(models: Iterable[ModelEntry], wanted: ModelFilter, sort: str) -
     return rows
 
 
-def needs_gutter(rows: Iterable[CatalogRow]) -> bool:
-    """Whether any row has a tree branch or a pick mark (else the ids start at the left edge: an endpoint)."""
-    return any(row.branch or (row.entry is not None and row.entry.selected) for row in rows)
+def needs_gutter(models: Iterable[ModelEntry]) -> bool:
+    """Whether any alias has several variants or a pick (else the ids start at the left edge: an endpoint)."""
+    return any(len(g.variants) > 1 or g.picked is not None for g in group_by_alias(models))
 
 
 def model_prefix(row: CatalogRow, gutter: bool = True) -> str:
-    """The 3 cells before a variant's id: its branch of the tree and the pick mark ("" without a gutter)."""
+    """The GUTTER_CELLS cells before a variant's id: its branch of the tree and the pick mark ("" without a gutter)."""
     assert row.entry is not None
     if not gutter:
         return ""
@@ -104,26 +84,19 @@ def cached_mark(entry: ModelEntry) -> str:
     """✓ when cached, with `↑vN` when the catalog has a newer version N."""
     if not entry.cached:
         return ""
-    if upgrade_available(entry):
-        return (
-            f"✓ ↑v{entry.latest_version}"
-            if entry.latest_version is not None and entry.latest_version < 10
-            else (f"✓↑v{entry.latest_version}")
-        )
-    return "✓"
-
-
-def age(seconds: float) -> str:
-    """How long ago (engine.units.age: one formatter for the figure)."""
-    return units.age(seconds)
+    if not upgrade_available(entry):
+        return "✓"
+    assert entry.latest_version is not None
+    gap = " " if entry.latest_version < 10 else ""  # the column is 6 cells wide
+    return f"✓{gap}↑v{entry.latest_version}"
 
 
 __all__ = [
     "FALLBACK",
     "GROUP_KEY",
+    "GUTTER_CELLS",
     "PICK",
     "CatalogRow",
-    "age",
     "alias_text",
     "cached_mark",
     "catalog_rows",

@@ -11,7 +11,7 @@ from textual.content import Content
 
 from foundry_tui.engine import units
 from foundry_tui.engine.models import ExecutionProvider, ModelEntry
-from foundry_tui.engine.variants import AliasGroup, pick_reason, upgrade_available
+from foundry_tui.engine.variants import ACCELERATED, AliasGroup, pick_reason, upgrade_available
 from foundry_tui.text import escape_controls
 from foundry_tui.tui.widgets.catalog_rows import FALLBACK, PICK
 from foundry_tui.tui.widgets.catalog_table import device_text, enter_action, short_ep
@@ -107,18 +107,18 @@ def _pick_parts(entry: ModelEntry | None, group: AliasGroup, eps: tuple[Executio
     if entry is not None and entry.selected:
         parts += [(f"{PICK} default here", "bold"), (" — the runtime picks this variant for ", "dim")]
         parts += [literal(group.alias), "\n"]
-    elif group.picked is not None:
+    else:
         parts += [("default here: ", "dim"), (f"{PICK} ", "bold"), literal(group.picked.id), "\n"]
     parts += [("why: ", "dim"), literal(pick_reason(group, eps, register_hint="e: register")), "\n"]
     if group.cpu_fallback:
-        accelerated = [d for d in group.devices if d != "CPU"]
+        accelerated = [d for d in group.devices if d in ACCELERATED]
         exist = f"{' and '.join(accelerated)} variant{'s exist' if len(accelerated) > 1 else ' exists'}"
         parts += [(FALLBACK, "bold yellow"), f": {exist}, but the CPU one runs here", "\n"]
     parts += [(eps_line(eps), "dim"), "\n"]
     return parts
 
 
-def alias_content(group: AliasGroup, eps: tuple[ExecutionProvider, ...] | None, *, compact: bool = False) -> Content:
+def alias_content(group: AliasGroup, eps: tuple[ExecutionProvider, ...] | None) -> Content:
     """The detail of an alias row: its variants (device, EP, size, marks), the pick and why, the EPs."""
     parts: list[Part] = [(escape_controls(group.alias), "bold"), (f" · alias · {len(group.variants)} variants", "dim")]
     parts.append("\n")
@@ -129,7 +129,7 @@ def alias_content(group: AliasGroup, eps: tuple[ExecutionProvider, ...] | None, 
         parts += [(f"{PICK} " if variant.selected else "  ", "bold"), literal(variant.id)]
         parts += [(f"  {device_text(variant)} · {units.size(variant.size_mb)}{marks}", "dim"), "\n"]
     parts += _pick_parts(None, group, eps)
-    target = group.picked or (group.variants[0] if group.variants else None)
+    target = group.default
     if target is not None:
         parts += [("Enter: ", "dim"), f"{enter_action(target)} (", literal(target.id), ")"]
     return Content.assemble(*parts)

@@ -16,9 +16,8 @@ from foundry_tui.engine.models import ModelEntry
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline
 from foundry_tui.engine.variants import fallback_for
 from foundry_tui.text import middle_ellipsis, safe_line
+from foundry_tui.tui.widgets.catalog_rows import FALLBACK
 from foundry_tui.tui.widgets.catalog_table import short_ep
-
-FALLBACK_MARK = "⚠ CPU fallback"
 
 PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
 # The model's own memory, as growth since right before its load: peak during the load, steady after it, after its
@@ -99,7 +98,7 @@ def runs_on(entry: ModelEntry, variants: Sequence[ModelEntry]) -> str:
     ep = short_ep(entry.execution_provider)
     text = f"{device} · {ep}" if ep else device
     if fallback_for(entry, variants):
-        text += f" {FALLBACK_MARK}"
+        text += f" {FALLBACK}"
     return text
 
 
