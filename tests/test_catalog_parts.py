@@ -79,7 +79,7 @@ def test_probe_answers_fast_for_an_unresolvable_host() -> None:
     started = time.perf_counter()
     reason = probe_catalog("https://no-such-host.invalid/asset-gallery/v1.0/models", environ={})
     assert time.perf_counter() - started < 1.0
-    assert reason is not None and "cannot resolve no-such-host.invalid" in reason and "HTTPS_PROXY" in reason
+    assert reason is not None and "no-such-host.invalid does not resolve" in reason and "HTTPS_PROXY" in reason
 
 
 def test_probe_refused_port_and_open_port() -> None:
@@ -88,7 +88,7 @@ def test_probe_refused_port_and_open_port() -> None:
         port = listener.getsockname()[1]
         # Not listening yet: refused.
         refused = probe_catalog(f"http://127.0.0.1:{port}/asset-gallery/v1.0/models", environ={})
-        assert refused is not None and f"cannot connect to 127.0.0.1:{port}" in refused
+        assert refused is not None and f"cannot reach 127.0.0.1:{port}: " in refused
         listener.listen()
         assert probe_catalog(f"http://127.0.0.1:{port}/asset-gallery/v1.0/models", environ={}) is None
 

@@ -68,13 +68,14 @@ def probe_catalog(
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return f"{proxy or target} has a bad port"
-    via = f" (through the proxy {host}:{port})" if proxy else ""
+    # Short enough for a three-line banner at 80 columns: the host, not the whole URL (doctor shows that).
+    what = f"{urlsplit(target).hostname} through the proxy {host}:{port}" if proxy else f"{host}:{port}"
     deadline = time.monotonic() + timeout_s
     try:
         addresses = _resolve(host, port, timeout_s)
     except (OSError, TimeoutError) as exc:
         hint = "" if proxy else " — offline, or is a proxy needed (HTTPS_PROXY)?"
-        return f"cannot reach {target}{via}: cannot resolve {host} ({_reason(exc)}){hint}"
+        return f"cannot reach {what}: {host} does not resolve ({_reason(exc)}){hint}"
     last: OSError | None = None
     for family, kind, proto, _, address in addresses:
         left = deadline - time.monotonic()
@@ -88,7 +89,7 @@ def probe_catalog(
         except OSError as exc:
             last = exc
     why = _reason(last) if last else f"no answer within {timeout_s:.1f} s"
-    return f"cannot reach {target}{via}: cannot connect to {host}:{port} ({why})"
+    return f"cannot reach {what}: {why}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -332,7 +332,7 @@ async def test_monitor_shows_device_ep_and_the_cpu_fallback(make_app: MakeApp) -
         await pilot.press("4")
         monitor = app.query_one(MonitorPane)
         await wait_for(pilot, lambda: monitor.highlighted_model == PHI_CPU, "the model in the Monitor")
-        await wait_for(pilot, lambda: f"CPU · CPU {FALLBACK}" in screen_text(pilot), "device · EP and the flag")
+        await wait_for(pilot, lambda: f"CPU {FALLBACK}" in screen_text(pilot), "device · EP and the flag")
 
 
 def test_runs_on_names_the_device_and_ep() -> None:
@@ -340,9 +340,9 @@ def test_runs_on_names_the_device_and_ep() -> None:
 
     gpu = ModelEntry("m-cuda-gpu:1", "m", "public", device="GPU", execution_provider="CUDAExecutionProvider")
     cpu = ModelEntry("m-generic-cpu:1", "m", "public", device="CPU", execution_provider="CPUExecutionProvider")
-    assert runs_on(gpu, [gpu, cpu]) == "GPU · CUDA"
-    assert runs_on(cpu, [gpu, cpu]) == f"CPU · CPU {FALLBACK}"
-    assert runs_on(cpu, [cpu]) == "CPU · CPU"
+    assert runs_on(gpu, [gpu, cpu]) == "GPU/CUDA"
+    assert runs_on(cpu, [gpu, cpu]) == f"CPU {FALLBACK}"
+    assert runs_on(cpu, [cpu]) == "CPU"
     assert runs_on(ModelEntry("local:1", "local", "local"), []) == ""
 
 

@@ -15,9 +15,9 @@ from foundry_tui.engine.metrics import Metric, gpu_key
 from foundry_tui.engine.models import ModelEntry
 from foundry_tui.engine.timeline import ModelMemoryReport, Timeline
 from foundry_tui.engine.variants import fallback_for
-from foundry_tui.text import middle_ellipsis, safe_line
+from foundry_tui.text import escape_controls, middle_ellipsis, safe_line
 from foundry_tui.tui.widgets.catalog_rows import FALLBACK
-from foundry_tui.tui.widgets.catalog_table import short_ep
+from foundry_tui.tui.widgets.catalog_table import device_text
 
 PROC_COLUMNS = ("process", "RSS", "USS", "CPU", "peak RSS", "GPU mem")
 # The model's own memory, as growth since right before its load: peak during the load, steady after it, after its
@@ -89,17 +89,12 @@ def process_rows(view: Timeline) -> list[tuple[str, ...]]:
 
 
 def runs_on(entry: ModelEntry, variants: Sequence[ModelEntry]) -> str:
-    """Where a model runs: `GPU · CUDA`, `CPU · CPU` (the device alone when the EP is not known), with a
-    CPU-fallback flag when its alias has GPU / NPU variants but this CPU one is the one in use; "" when the backend
-    does not say."""
+    """Where a model runs, as the Catalog writes it (`GPU/CUDA`, `CPU`), with a CPU-fallback flag when its alias
+    has GPU / NPU variants but this CPU one is the one in use; "" when the backend does not say."""
     if not entry.device and not entry.execution_provider:
         return ""
-    device = (entry.device or units.MISSING).upper()
-    ep = short_ep(entry.execution_provider)
-    text = f"{device} · {ep}" if ep else device
-    if fallback_for(entry, variants):
-        text += f" {FALLBACK}"
-    return text
+    text = escape_controls(device_text(entry))
+    return f"{text} {FALLBACK}" if fallback_for(entry, variants) else text
 
 
 @dataclass(frozen=True)
