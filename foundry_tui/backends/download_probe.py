@@ -22,6 +22,7 @@ TIMEOUT_S = 5.0
 
 @dataclass(frozen=True)
 class ProbeFinding:
+    service: str  # "registry" (asset → container) or "blob store" (listing, files)
     url: str  # without its query (a SAS token)
     status: int | None  # None: no HTTP answer (connection, TLS)
     detail: str  # one line: the reason phrase, the Azure error code, or the transport error
@@ -57,16 +58,18 @@ def probe_download(asset_id: str, region: str | None) -> ProbeFinding | None:
     try:
         status, body = _request(registry, "GET", context)
         if status >= 400:
-            return ProbeFinding(_public(registry), status, "the model registry refused the asset")
+            return ProbeFinding("registry", _public(registry), status, "the model registry refused the asset")
         container = json.loads(body).get("blobSasUri")
         if not isinstance(container, str):
-            return ProbeFinding(_public(registry), status, "the model registry's answer has no blobSasUri")
+            return ProbeFinding("registry", _public(registry), status, "the model registry's answer has no blobSasUri")
         base, _, query = container.partition("?")
         listing = f"{base}?{query + '&' if query else ''}restype=container&comp=list"
         steps.append((listing, "GET"))
         status, body = _request(listing, "GET", context)
         if status >= 400:
-            return ProbeFinding(_public(listing), status, _azure_code(body) or "the blob store refused the listing")
+            return ProbeFinding(
+                "blob store", _public(listing), status, _azure_code(body) or "the blob store refused the listing"
+            )
         text = body.decode("utf-8", "replace")
         first = text.find("<Name>")
         if first >= 0:
@@ -75,10 +78,12 @@ def probe_download(asset_id: str, region: str | None) -> ProbeFinding | None:
             steps.append((blob, "HEAD"))
             status, body = _request(blob, "HEAD", context)
             if status >= 400:
-                return ProbeFinding(_public(blob), status, _azure_code(body) or "the blob store refused the file")
+                return ProbeFinding(
+                    "blob store", _public(blob), status, _azure_code(body) or "the blob store refused the file"
+                )
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return ProbeFinding(_public(steps[-1][0]), None, str(reason))
+        return ProbeFinding("registry" if len(steps) == 1 else "blob store", _public(steps[-1][0]), None, str(reason))
     return None
 
 

@@ -125,7 +125,7 @@ def download_error(
     )
     details = "; ".join(d for d in (finding.detail if finding else "", f"runtime: {text}" if text else "") if d)
     hint = _hint(f"{text}\n{logged}\n{finding.detail if finding else ''}", status)
-    if finding is not None and "registry" in finding.detail and status is not None:
+    if finding is not None and finding.service == "registry" and status is not None:
         hint = "the model registry refused the model: pin a region with FOUNDRY_TUI_CATALOG_REGION (e.g. eastus)"
     head = f"download {model_id} failed" + (f": {what}" if what else "")
     message = f"{head} — {hint}" + (f" ({details})" if details else "")
