@@ -60,6 +60,8 @@ def test_import_dialog_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[i
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, ImportScreen), "the dialog")
         screen = app.screen
+        for box in screen.query(Input):
+            box.cursor_blink = False  # a blinking cursor is drawn or not depending on when the frame is taken
         if scene == "importing":
             screen.query_one("#import-source", Input).value = SOURCE
             screen.query_one("#import-id", Input).value = "smollm2-135m-q8-generic-cpu:1"
