@@ -1,9 +1,9 @@
 """`download` and `cache list|remove|location`: the seed's `foundry model download` / `foundry cache …`.
 
 A download runs on the session's download queue (its own thread), so the main thread stays free for Ctrl-C: the
-first one cancels within a chunk and says how to resume (the runtime keeps the finished chunks), a second one
-leaves at once. Progress goes to stderr — a live line on a terminal, one line per 10 % otherwise — so stdout
-stays for `--json`.
+first one cancels once the ranges in flight finish and says how to resume (the runtime keeps the finished chunks),
+a second one leaves at once. Progress goes to stderr — a live line on a terminal, one line per 10 % otherwise — so
+stdout stays for `--json`.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def run_download(session: Session, args: argparse.Namespace) -> int:
         printer.end()
         print(f"cancelling {entry.id}… (Ctrl-C again to leave now)", file=sys.stderr)
         session.downloads.cancel(entry.id)
-        finished.wait()  # the runtime stops after the chunk in flight
+        finished.wait()  # the runtime stops once the ranges in flight finish
         job = final[0]
         print(
             f"cancelled at {job.percent:.0f} %: run the same command again to resume (finished chunks are kept)",
