@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from foundry_tui import paths
 from foundry_tui.errors import BadInputError
@@ -26,7 +27,8 @@ class Settings:
     max_tokens: int = 512  # always sent: without it some servers stop at ~512 tokens, Foundry fails outright
     temperature: float = 0.0  # deterministic by default: probes and benchmarks should be repeatable
     request_timeout_s: float = 120.0  # whole request, for non-streamed calls
-    stall_timeout_s: float = 60.0  # no byte from a stream for this long → the stream is reported as stalled
+    stall_timeout_s: float = 60.0  # no piece between two pieces of a stream for this long → reported as stalled
+    first_token_timeout_s: float = 300.0  # no first piece this long after sending → failed (a long prompt's prefill)
     catalog_url: str | None = None  # None → the runtime's default, the Azure Foundry Local catalog
     catalog_region: str | None = None  # Azure region for the model registry; None → the catalog's hint
     config_file: Path | None = None
@@ -94,6 +96,15 @@ def _endpoint(value: Any) -> str | None:
         return None
     if not text.startswith(("http://", "https://")):
         raise BadInputError(f"endpoint must start with http:// or https://, got {text!r}")
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError for a port outside 0-65535 or not a number
+    except ValueError as exc:
+        raise BadInputError(f"endpoint {text!r} has a bad port: {exc}") from None
+    if port == 0:
+        raise BadInputError(f"endpoint {text!r} has a bad port: 0")
+    if not parts.hostname:
+        raise BadInputError(f"endpoint {text!r} has no host")
     return text.rstrip("/")
 
 
@@ -146,7 +157,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str | None]] = {
     "catalog_url": (_catalog_url, "FOUNDRY_TUI_CATALOG_URL"),
     "catalog_region": (_region, "FOUNDRY_TUI_CATALOG_REGION"),
     "request_timeout_s": (_float_in("request_timeout_s", 0.1, 86400.0), None),
-    "stall_timeout_s": (_float_in("stall_timeout_s", 0.1, 86400.0), None),
+    "stall_timeout_s": (_float_in("stall_timeout_s", 0.1, 86400.0), "FOUNDRY_TUI_STALL_TIMEOUT"),
+    "first_token_timeout_s": (_float_in("first_token_timeout_s", 0.1, 86400.0), "FOUNDRY_TUI_FIRST_TOKEN_TIMEOUT"),
 }
 
 

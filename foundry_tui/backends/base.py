@@ -69,7 +69,8 @@ class ChatOptions:
     temperature: float = 0.0
     top_p: float | None = None
     seed: int | None = None
-    stall_timeout_s: float = 60.0  # no data for this long → error event "stalled"
+    stall_timeout_s: float = 60.0  # no data between two pieces for this long → error event "stalled"
+    first_token_timeout_s: float = 300.0  # no first piece this long after sending (prefill of a long prompt) → error
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ Definitions: docs/metrics.md; shapes and usage: docs/benchmarks.md.
 """
 
 from foundry_tui.engine.bench.compare import compare_results
+from foundry_tui.engine.bench.comparison import Comparison, ComparisonRow
 from foundry_tui.engine.bench.config import MODES, BenchConfig, build_config, parse_concurrency, parse_list
 from foundry_tui.engine.bench.events import (
     BenchEvent,
@@ -35,8 +36,6 @@ from foundry_tui.engine.bench.report import load_results, markdown_report, set_a
 from foundry_tui.engine.bench.results import (
     SCHEMA,
     BenchResults,
-    Comparison,
-    ComparisonRow,
     EnergySummary,
     JudgeState,
     LevelResult,
@@ -46,6 +45,7 @@ from foundry_tui.engine.bench.results import (
     MetricSummary,
     ModelResult,
     RequestResult,
+    RunSession,
     RunSettings,
     Summary,
 )
@@ -80,6 +80,7 @@ __all__ = [
     "RequestFinished",
     "RequestResult",
     "ResultsWritten",
+    "RunSession",
     "RunSettings",
     "Summary",
     "build_config",

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from foundry_tui.engine.bench.results import BenchResults, Comparison, ComparisonRow, Key
+from foundry_tui.engine.bench.comparison import Comparison, ComparisonRow, Key
+from foundry_tui.engine.bench.results import BenchResults
 from foundry_tui.engine.stats import MannWhitney, mann_whitney_u
 
 # metric → which direction is better: "lower", "higher", or None (neither: token counts)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench.results import BenchResults, Comparison, RequestResult
+from foundry_tui.engine.bench.comparison import Comparison
+from foundry_tui.engine.bench.results import BenchResults, RequestResult
 from foundry_tui.engine.bench.summaries import build_summaries
 from foundry_tui.engine.quality import QualitySummary
 from foundry_tui.errors import BadInputError

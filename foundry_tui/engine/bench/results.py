@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from foundry_tui.engine.bench.comparison import Comparison
 from foundry_tui.engine.bench.jsonio import FormatError, Readers, fields_json, read_record
+from foundry_tui.engine.bench.record import Record
 from foundry_tui.engine.prompts import Aspect, ModelTags, PromptSpec
 from foundry_tui.engine.quality import AnswerQuality, QualitySummary
 from foundry_tui.engine.stats import summarize
@@ -23,17 +25,6 @@ from foundry_tui.text import safe_line
 SCHEMA = "foundry-tui.bench/1"
 # Summarized per request, in results.json order (ITL pools every gap of every request).
 METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "decode_tps", "completion_tokens", "prompt_tokens", "e2e_tps")
-Key = tuple[str, int, str]  # model, concurrency, mode
-
-
-@dataclass(kw_only=True)
-class Record:
-    """A JSON object of results.json: `to_json()` writes each field under its own name, then `extra`."""
-
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # keys a newer writer added
-
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self)
 
 
 # -- one request ---------------------------------------------------------------------------------------------
@@ -56,7 +47,14 @@ class RequestResult(Record):
     itl_ms: list[float] = field(default_factory=list)  # every gap
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    tokens_estimated: bool = False
+    tokens_estimated: bool = False  # completion tokens, and every figure made from them, are an estimate
+    # where completion_tokens came from: usage (the backend's report) | runtime (in-process, one token per piece) |
+    # tokenizer (--tokenizer counted the text) | server (the server's /tokenize) | chunks (pieces counted: estimate)
+    tokens_source: str | None = None
+    chunks: int | None = None  # answer pieces received (SSE events with text; in-process: tokens)
+    cold: bool = False  # the first request to this model in this process: its TTFT is kept out of the summaries
+    slot: int | None = None  # which of the level's concurrent streams ran it (0-based)
+    session: int = 0  # 0: the first run; n: the n-th `bench --resume` of it
     finish_reason: str | None = None
     status: str  # ok | error | cancelled
     error: str | None = None
@@ -98,8 +96,9 @@ class LevelResult(Record):
 
     concurrency: int
     mode: str
-    status: str = "running"  # running | ok | error | cancelled
+    status: str = "running"  # running | ok | partial | error | cancelled
     error: str | None = None
+    planned: int | None = None  # measured requests it was to run (prompts × rounds, more for concurrency waves)
     gpu_energy_j: float | None = None
     cpu_energy_j: float | None = None
 
@@ -154,7 +153,7 @@ class ModelResult(Record):
     model: str  # exact id (the name as given when it did not resolve)
     requested: str = ""
     alias: str | None = None
-    status: str  # pending | running | ok | error | cancelled | skipped
+    status: str  # pending | running | ok | partial | error | cancelled | skipped
     error: str | None = None
     error_kind: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -217,12 +216,15 @@ class Summary(Record):
     alias: str | None = None
     concurrency: int
     mode: str
-    status: str  # ok | error | cancelled | skipped | pending
+    status: str  # ok | partial | error | cancelled | skipped | pending
     error: str | None = None
+    n_planned: int | None = None
     n_requests: int = 0
     n_ok: int = 0
     n_failed: int = 0
-    ttft_ms: MetricSummary = field(default_factory=MetricSummary)
+    n_cancelled: int = 0
+    ttft_ms: MetricSummary = field(default_factory=MetricSummary)  # warm requests only: see ttft_cold_ms
+    ttft_cold_ms: float | None = None  # the cold request's TTFT (first request to the model in its process)
     itl_ms: MetricSummary = field(default_factory=MetricSummary)  # every gap of every request
     e2e_ms: MetricSummary = field(default_factory=MetricSummary)
     decode_tps: MetricSummary = field(default_factory=MetricSummary)
@@ -230,9 +232,14 @@ class Summary(Record):
     prompt_tokens: MetricSummary = field(default_factory=MetricSummary)
     e2e_tps: MetricSummary = field(default_factory=MetricSummary)
     tokens_estimated: bool = False
+    tokens_source: str | None = None  # as RequestResult.tokens_source; "mixed" when the requests differ
     duration_s: float | None = None
-    request_throughput_rps: float | None = None
+    request_throughput_rps: float | None = None  # whole level: ok requests / duration_s
     output_throughput_tps: float | None = None
+    # steady state: over the window in which every one of the level's streams was busy (docs/metrics.md)
+    steady_window_s: float | None = None
+    steady_request_throughput_rps: float | None = None
+    steady_output_throughput_tps: float | None = None
     load_s: float | None = None
     rss_before_load_mb: float | None = None
     rss_after_load_mb: float | None = None
@@ -241,6 +248,7 @@ class Summary(Record):
     rss_kept_after_unload_mb: float | None = None
     ram_used_peak_mb: float | None = None
     gpu_used_peak_mb: list[float] | None = None
+    server_rss_peak_mb: float | None = None
     model_memory_mb: float | None = None  # the model's own (MemoryInfo), what tables show
     model_memory_note: str | None = None
     energy: EnergySummary = field(default_factory=EnergySummary)
@@ -283,6 +291,9 @@ class RunSettings(Record):
     judge: str | None = None
     request_timeout_s: float | None = None
     stall_timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    min_waves: int | None = None
+    tokenizer: str | None = None
     prompt_file: str | None = None
     models_file: str | None = None
     sample_interval_s: float | None = None
@@ -300,33 +311,13 @@ class JudgeState(Record):
 
 
 @dataclass(kw_only=True)
-class ComparisonRow(Record):
-    model: str
-    concurrency: int
-    mode: str
-    metric: str
-    a_n: int = 0
-    b_n: int = 0
-    a_median: float | None = None
-    b_median: float | None = None
-    change_pct: float | None = None
-    u: float | None = None
-    p: float | None = None
-    significant: bool = False
-    verdict: str
+class RunSession(Record):
+    """One process's part of a run: the first, then one per `bench --resume`."""
 
-
-@dataclass(kw_only=True)
-class Comparison(Record):
-    """`comparison`: baseline A against new B, per model × level × mode and metric (engine.bench.compare)."""
-
-    baseline: str = ""
-    new: str = ""
-    alpha: float = 0.05
-    method: str = ""
-    rows: list[ComparisonRow] = field(default_factory=list)
-    only_in_baseline: list[Key] = field(default_factory=list)
-    only_in_new: list[Key] = field(default_factory=list)
+    started_at: str | None = None
+    finished_at: str | None = None
+    t_offset_s: float = 0.0  # its requests' t_start_s and its memory timeline start here
+    ended: str | None = None  # completed | stopped | SIGINT | SIGTERM; None: still running, or it crashed
 
 
 @dataclass(kw_only=True)
@@ -343,6 +334,8 @@ class BenchResults(Record):
     models: list[ModelResult] = field(default_factory=list)
     requests: list[RequestResult] = field(default_factory=list)
     judge: JudgeState | None = None
+    sessions: list[RunSession] = field(default_factory=list)
+    stopped_by: str | None = None  # why a partial run ended early: SIGINT | SIGTERM | stop (the TUI's) | None
     summaries: list[Summary] = field(default_factory=list)
     comparison: Comparison | None = None  # only with a baseline: the key is left out otherwise
 

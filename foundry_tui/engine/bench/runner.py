@@ -29,6 +29,7 @@ from typing import Any
 from foundry_tui.backends.base import Backend, BackendInfo, ChatOptions
 from foundry_tui.engine import environment
 from foundry_tui.engine.bench.compare import compare_results
+from foundry_tui.engine.bench.comparison import Comparison
 from foundry_tui.engine.bench.config import BenchConfig
 from foundry_tui.engine.bench.events import (
     BenchEvent,
@@ -52,7 +53,6 @@ from foundry_tui.engine.bench.model_run import unload as unload_model
 from foundry_tui.engine.bench.report import write_results
 from foundry_tui.engine.bench.results import (
     BenchResults,
-    Comparison,
     JudgeState,
     LevelResult,
     RequestResult,
