@@ -63,6 +63,15 @@ def _add_bench_flags(bench: argparse.ArgumentParser) -> None:
     add("--judge", metavar="MODEL", help="score every answer 1-5 with this model, after the measurements")
     add("--models-file", metavar="FILE", help="models.json with tags {alias: {capabilities, size_mb}}")
     add("--timeout", type=float, metavar="S", help="fail a request that has not finished after S seconds")
+    add("--first-token-timeout", type=float, metavar="S", help="fail a request with no first token after S s (300)")
+    add("--stall-timeout", type=float, metavar="S", help="fail a stream with no data for S s between pieces (60)")
+    add("--waves", default="3", metavar="N", help="at concurrency c > 1 run at least N × c requests (default 3)")
+    add(
+        "--tokenizer",
+        metavar="PATH",
+        help="tokenizer.json (or a model dir) to count tokens when a server sends no usage",
+    )
+    add("--resume", metavar="DIR", help="finish an interrupted run in DIR (its settings; only missing requests run)")
     add("--out", metavar="DIR", help="where results go (default: <data dir>/bench/<date-time>, as the TUI's runs)")
     add("--baseline", metavar="FILE", help="an earlier results.json to compare against")
     add("--json", metavar="FILE", help="also write the results JSON here ('-': print it instead of the table)")
@@ -151,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("baseline", metavar="A", help="baseline results.json (or the directory holding it)")
     compare.add_argument("new", metavar="B", help="new results.json (or the directory holding it)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument(
+        "--min-effect", type=float, default=5.0, metavar="PCT", help="smallest change in %% a verdict names (default 5)"
+    )
+    compare.add_argument(
+        "--allow-different",
+        action="store_true",
+        help="compare even when max tokens, temperature or the prompt set differ (with a warning)",
+    )
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
     for command in (models, register, unregister, chat, download, cache, eps, doctor, import_, bench, compare):

@@ -180,9 +180,16 @@ def test_concurrency_levels_throughput(tmp_path: Path) -> None:
     with FakeOpenAIServer(script) as srv:
         _, results = run(endpoint(srv, tmp_path), config(prompts=prompts, rounds=2, warmup=0, concurrency=(1, 4)))
     by_level = {s.concurrency: s for s in results.summaries}
-    assert by_level[1].n_ok == by_level[4].n_ok == 8
+    # 8 requests at concurrency 1; at 4, three waves of 4 (the prompt set repeats) so every stream stays busy.
+    assert (by_level[1].n_ok, by_level[4].n_ok, by_level[4].n_planned) == (8, 12, 12)
     assert num(by_level[4].request_throughput_rps) > 2.5 * num(by_level[1].request_throughput_rps)
     assert by_level[4].output_throughput_tps == pytest.approx(10 * num(by_level[4].request_throughput_rps))
+    level4 = [r for r in results.requests if r.concurrency == 4]
+    assert sorted({r.slot for r in level4}) == [0, 1, 2, 3] and {r.round for r in level4} == {1, 2, 3}
+    mean_e2e_s = sum(num(r.e2e_ms) for r in level4) / len(level4) / 1000
+    # Steady state: 4 streams each busy with requests of mean length e → 4 / e req/s (Little's law).
+    assert num(by_level[4].steady_request_throughput_rps) == pytest.approx(4 / mean_e2e_s, rel=0.05)
+    assert num(by_level[1].steady_request_throughput_rps) == pytest.approx(num(by_level[1].request_throughput_rps))
     spans = [
         (num(r.t_start_s), num(r.t_start_s) + num(r.e2e_ms) / 1000) for r in results.requests if r.concurrency == 4
     ]

@@ -21,7 +21,8 @@ from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.engine import metrics
 from foundry_tui.engine.bench import BenchResults, BenchRunner, ModelFinished, ModelLoaded
 from foundry_tui.engine.bench import memory as attribution
-from foundry_tui.engine.bench.report import markdown_report, results_csv_text, summary_rows
+from foundry_tui.engine.bench.report import markdown_report, results_csv_text
+from foundry_tui.engine.bench.tables import summary_rows
 from foundry_tui.engine.lifecycle import ModelLifecycle
 from foundry_tui.engine.monitor import MemorySample, MemorySampler, ServerTarget
 from tests.conftest import ENDLESS_ID, TINY_ID
@@ -244,7 +245,8 @@ def test_tables_csv_and_report_show_the_models_own_memory(
     row = summary_rows(results)[0]
     assert row[0] == "b" and row[7] == shown and "670 MB" not in row
     csv_rows = results_csv_text(results).splitlines()
-    assert csv_rows[0].endswith(",model_memory_mb") and all(r.endswith(",70") for r in csv_rows[1:])
+    memory_column = csv_rows[0].split(",").index("model_memory_mb")
+    assert all(r.split(",")[memory_column] == "70" for r in csv_rows[1:])
     report = markdown_report(results)
     assert f"| b | {shown} | {attribution.IN_PROCESS} | 600 MB |" in report  # then the process's raw RSS figures
     again = BenchResults.from_json(results.to_json())
@@ -266,7 +268,7 @@ def test_a_remote_endpoint_is_not_measurable() -> None:
     mb, note, rss_peak = memory_of(results, "b")
     assert mb is None and note == "remote — not measurable"
     assert rss_peak == 76  # the client's RSS stays in the file as data, never under the model's name
-    assert summary_rows(results)[0][7] == "–"
+    assert summary_rows(results)[0][7] == "remote"
 
 
 def test_an_endpoint_on_this_machine_is_charged_its_server_process() -> None:

@@ -16,14 +16,9 @@ from typing import Any
 import pytest
 
 from foundry_tui.engine.bench import BenchResults, build_summaries, compare_results, load_results, set_annotation
-from foundry_tui.engine.bench.report import (
-    comparison_rows,
-    markdown_report,
-    results_csv_text,
-    results_json_text,
-    summary_rows,
-    throughput_rows,
-)
+from foundry_tui.engine.bench.compare_table import comparison_rows
+from foundry_tui.engine.bench.report import markdown_report, results_csv_text, results_json_text
+from foundry_tui.engine.bench.tables import summary_rows, throughput_rows
 from foundry_tui.errors import BadInputError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -48,6 +43,24 @@ MEMORY_ADDED = {
     ),
     *(f"summaries[{i}].{key}" for i in range(4) for key in ("model_memory_mb", "model_memory_note")),
 }
+# Fields added for issue 12 (token source, cold, streams, sessions, steady state, counts, the paired comparison):
+# a file written before them reads them as their defaults (null, false, 0, []).
+LATER_FIELDS = {
+    "tokens_source", "chunks", "cold", "slot", "session", "n_planned", "n_cancelled", "ttft_cold_ms",
+    "steady_window_s", "steady_request_throughput_rps", "steady_output_throughput_tps", "server_rss_peak_mb",
+    "planned", "first_token_timeout_s", "min_waves", "tokenizer", "sessions", "stopped_by", "min_effect_pct",
+    "correction", "workload_differs", "warnings", "n_prompts", "effect_pct", "z", "p_adjusted",
+}  # fmt: skip
+
+
+def check_added(added: dict[str, Any], expected_null: set[str]) -> None:
+    """`expected_null` were added as null; anything else added is a later field at its default."""
+    assert expected_null <= set(added)
+    for key, value in added.items():
+        if key in expected_null:
+            assert value is None, key
+        else:
+            assert key.rsplit(".", 1)[-1] in LATER_FIELDS and value in (None, False, 0, []), (key, value)
 
 
 def v1_data() -> dict[str, Any]:
@@ -110,8 +123,8 @@ def test_v1_file_writes_back_the_same_keys_and_values() -> None:
     data = v1_data()
     out = load_results(V1).to_json()
     added = added_keys(data, out)
-    assert set(added) == ADDED | MEMORY_ADDED and set(added.values()) == {None}  # only ever added, as null
-    assert list(out) == list(data)  # same top-level order
+    check_added(added, ADDED | MEMORY_ADDED)  # only ever added, as null or a default
+    assert list(out)[: len(data)] == list(data)  # same top-level order, new keys after
     again = BenchResults.from_json(json.loads(results_json_text(load_results(V1))), "again")
     assert again == load_results(V1)
 
@@ -120,16 +133,33 @@ def test_v1_csv_summaries_and_comparison_are_reproduced() -> None:
     results = load_results(V1)
     # The CSV gained a last column (the model's memory): empty for a file that did not record it.
     old_csv = (FIXTURES / "bench_results_v1.csv").read_text(encoding="utf-8").splitlines()
-    assert results_csv_text(results).splitlines() == [old_csv[0] + ",model_memory_mb"] + [f"{x}," for x in old_csv[1:]]
+    # Then the token source, chunks, cold, slot and session (issue 12).
+    new_columns = ",model_memory_mb,tokens_source,chunks,cold,slot,session"
+    assert results_csv_text(results).splitlines() == [old_csv[0] + new_columns] + [
+        f"{x},,,,false,,0" for x in old_csv[1:]
+    ]
     summaries = [s.to_json() for s in build_summaries(results)]
     added = added_keys(v1_data()["summaries"], summaries, "summaries")
-    assert set(added) == {k for k in MEMORY_ADDED if k.startswith("summaries")} and set(added.values()) == {None}
+    check_added(added, {k for k in MEMORY_ADDED if k.startswith("summaries")})
     baseline = load_results(V1_BASELINE)
     assert results.comparison is not None
     comparison = compare_results(
         baseline, results, baseline_label=results.comparison.baseline, new_label=results.comparison.new
     )
-    assert comparison.to_json() == v1_data()["comparison"]
+    # The comparison is paired by prompt now (engine.bench.compare): its figures are the stored ones, its verdicts
+    # say this file has too little data to conclude anything.
+    stored = results.comparison
+    enough = "not enough data (2 prompts, n=4 vs 2: p can't go below 0.19)"
+    assert [r.verdict for r in comparison.rows] == [enough] * 4 + ["no significant change (+0.0%, identical values)"]
+    same = ("model", "concurrency", "mode", "metric", "a_n", "b_n", "a_median", "b_median", "change_pct")
+    assert [[getattr(r, k) for k in same] for r in comparison.rows] == [
+        [getattr(r, k) for k in same] for r in stored.rows
+    ]
+    assert (comparison.only_in_baseline, comparison.only_in_new) == (stored.only_in_baseline, stored.only_in_new)
+    assert comparison.warnings == [
+        "models differ (only in A: none; only in B: broken-generic-cpu:1)",
+        "modes differ: stream → stream, non-stream",
+    ]
 
 
 def test_tables_write_numbers_with_their_units() -> None:
@@ -139,14 +169,16 @@ def test_tables_write_numbers_with_their_units() -> None:
     assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "–", "–", "–", "1 MB", "–"]
     assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "125198.3 tok/s", "6.0", "–",
                        "0.01 s", "50%", "1 MB", "MIT"]  # fmt: skip
-    assert throughput_rows(results)[2][3:6] == ["402.99 req/s", "2418.0 tok/s", "2.13 ms"]
+    row = throughput_rows(results)[2]
+    assert [row[3], *row[4:6], row[9]] == ["ok", "402.99 req/s", "2418.0 tok/s", "2.13 ms"]
+    assert row[6:8] == ["–", "–"]  # no stream slots recorded before issue 12: no steady-state window
     assert results.comparison is not None
     compared = comparison_rows(results.comparison)
     assert compared[3][4:7] == ["168157.6 tok/s", "125198.3 tok/s", "−25.5%"]
     assert compared[4][4:6] == ["6 tokens", "6 tokens"]
     report = markdown_report(results)
     assert (
-        "| tiny-generic-cpu:1 | stream | 1 | 1.56 ms |" in report
+        "| tiny-generic-cpu:1 | stream | 1 | ok | 1.56 ms |" in report
         and "| tiny-generic-cpu:1 | – | – | 75 MB | 84 MB | 86 MB | 86 MB | +11 MB | – |" in report
     )
     assert "## Against the baseline" in report and "Partial results" not in report

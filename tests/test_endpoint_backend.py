@@ -1,15 +1,21 @@
-"""EndpointBackend against the real fake server (a socket on 127.0.0.1, no mocked transport)."""
+"""EndpointBackend against the real fake server (a socket on 127.0.0.1, no mocked transport).
+
+Size: catalog, streaming, faults, the wire stamp (with its own raw-socket server, which test_stream_watch also
+uses), cancellation and both management families share the fixtures and helpers at the top.
+"""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
+from foundry_tui.backends import endpoint_stream
 from foundry_tui.backends.base import ChatMessage, ChatOptions, DownloadProgress
 from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
@@ -223,16 +229,30 @@ def test_fault_becomes_error_record(
     assert record.t_end_ns > 0
 
 
-def test_stall_times_out_as_stalled(srv: FakeOpenAIServer, backend: EndpointBackend) -> None:
-    srv.script = StreamScript(fault="stall", fault_after=2)
+@pytest.mark.parametrize(
+    ("fault_after", "kind", "words"), [(2, "stalled", "stalled"), (0, "first_token_timeout", "no first token")]
+)
+def test_unwatched_stream_ends_at_the_read_backstop(
+    srv: FakeOpenAIServer,
+    backend: EndpointBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    fault_after: int,
+    kind: str,
+    words: str,
+) -> None:
+    # Unwatched, the HTTP read timeout (the longer timeout + a margin) still ends a silent stream, and says whether
+    # anything had come. (Watched streams end at the right timeout first: test_stream_watch.)
+    monkeypatch.setattr(endpoint_stream, "BACKSTOP_MARGIN_S", 0.1)
+    srv.script = StreamScript(fault="stall", fault_after=fault_after)
     t0 = time.perf_counter()
-    record = chat(backend, stall_timeout_s=0.3)
+    record = chat(backend, stall_timeout_s=0.2, first_token_timeout_s=0.3)
     elapsed = time.perf_counter() - t0
     assert record.status == "error"
-    assert record.error_kind == "stalled"
-    assert record.error is not None and "stalled" in record.error and "\n" not in record.error
-    assert record.text == "".join(DEFAULT_TOKENS[:2])  # what came before the stall is kept
-    assert 0.25 <= elapsed < 1.5, elapsed
+    assert record.error_kind == kind
+    assert record.error is not None and words in record.error and "0.4 s" in record.error
+    assert "\n" not in record.error
+    assert record.text == "".join(DEFAULT_TOKENS[:fault_after])  # what came before the stall is kept
+    assert 0.35 <= elapsed < 1.5, elapsed
 
 
 def test_connection_refused_is_network_error() -> None:
@@ -253,6 +273,190 @@ def test_terminal_escapes_in_error_body_are_made_visible(srv: FakeOpenAIServer, 
     assert record.error is not None and "404" in record.error
     assert "\x1b" not in record.error and "\x07" not in record.error
     assert "\\x1b[2J" in record.error
+
+
+# -- the send stamp, at the wire ---------------------------------------------------------------------------
+
+
+class RawServer:
+    """HTTP/1.1 on a plain socket, one connection at a time: stamps (`perf_counter_ns`, one clock with the client)
+    the moment each request's first bytes arrive, and answers with a short stream ("sse"), a non-streamed reply
+    ("json"), or nothing at all, holding the connection open until the client hangs up ("hold")."""
+
+    def __init__(self, mode: Literal["sse", "json", "hold"]) -> None:
+        self.mode = mode
+        self.first_recv_ns: list[int] = []
+        self.got_request = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(0.05)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < self._request_length(data):
+            try:
+                piece = conn.recv(1 << 20)
+            except TimeoutError:
+                if self._stop.is_set():
+                    return
+                continue
+            if not piece:
+                return
+            if not data:
+                self.first_recv_ns.append(time.perf_counter_ns())
+            data += piece
+        self.got_request.set()
+        if self.mode == "hold":
+            while not self._stop.is_set():
+                try:
+                    if not conn.recv(1024):
+                        return  # the client hung up
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+            return
+        conn.sendall(self._reply())
+
+    @staticmethod
+    def _request_length(data: bytes) -> int:
+        head, _, _ = data.partition(b"\r\n\r\n")
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return len(head) + 4 + int(value)
+        return len(head) + 4
+
+    def _reply(self) -> bytes:
+        if self.mode == "json":
+            body = json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": MODEL,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+                    ],
+                }
+            ).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            return (head + "Connection: close\r\n\r\n").encode() + body
+        events = [{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + body
+
+
+def test_priming_the_stream_path_sends_nothing(srv: FakeOpenAIServer) -> None:
+    # The backend runs its streamed-chat code on canned bytes when it is built (so a process's first request is
+    # not slowed by code running for the first time): nothing of that may reach the server or change settings.
+    backend = make_backend(srv.base_url)
+    assert srv.requests == [] and backend.include_usage is True
+    record = chat(backend)
+    backend.close()
+    assert record.status == "ok" and record.text == TEXT
+    assert [r["path"] for r in srv.requests] == ["/v1/chat/completions"]
+    assert chat_bodies(srv)[0]["model"] == MODEL
+
+
+BIG = [ChatMessage("user", "word " * 1_000_000)]  # 5 MB: building and encoding the request takes a while
+
+
+def test_send_stamp_is_taken_after_connect_and_build() -> None:
+    with RawServer("sse") as server:
+        backend = make_backend(server.url)
+        stream = backend.stream_chat(MODEL, BIG, ChatOptions(max_tokens=5))
+        before = time.perf_counter_ns()
+        record = measure_stream(stream)
+        backend.close()
+    assert record.status == "ok", record.error
+    assert record.text == "Hi"
+    arrived = server.first_recv_ns[0]
+    # Between the connection being made (httpcore's own trace event) and the first byte reaching the server.
+    assert 0 < stream.wire.connected_ns <= stream.t_sent_ns <= arrived
+    # Building the 5 MB request came before the stamp: the stamp sits at the end of the window, not its start.
+    assert stream.t_sent_ns - before > (arrived - before) / 2
+    assert record.t_sent_ns == stream.t_sent_ns
+
+
+def test_non_streamed_send_stamp_is_taken_at_the_wire() -> None:
+    with RawServer("json") as server:
+        backend = make_backend(server.url)
+        before = time.perf_counter_ns()
+        reply = backend.complete_chat(MODEL, BIG, ChatOptions(max_tokens=5))
+        backend.close()
+    assert reply.text == "Hi" and reply.finish_reason == "stop"
+    arrived = server.first_recv_ns[0]
+    assert before < reply.t_sent_ns <= arrived < reply.t_done_ns
+    assert reply.t_sent_ns - before > (arrived - before) / 2
+
+
+def test_cancel_while_the_server_holds_back_its_headers() -> None:
+    # Some servers send no response headers until the prefill is done: a cancel must not wait for them.
+    with RawServer("hold") as server:
+        backend = make_backend(server.url)
+        # Without a working cancel, only the read backstop (2 + 5 s) would end it.
+        stream = backend.stream_chat(MODEL, MSGS, ChatOptions(max_tokens=5, stall_timeout_s=2, first_token_timeout_s=2))
+        cancelled_at: list[float] = []
+
+        def canceller() -> None:
+            if server.got_request.wait(5):
+                cancelled_at.append(time.perf_counter())
+                stream.cancel()
+
+        thread = threading.Thread(target=canceller, daemon=True)
+        thread.start()
+        record = measure_stream(stream)
+        ended = time.perf_counter()
+        thread.join(1)
+        backend.close()
+    assert cancelled_at, "the request never reached the server"
+    assert record.status == "cancelled" and record.finish_reason == "cancelled", record.error
+    assert ended - cancelled_at[0] < 1.0
+
+
+def test_a_cancel_after_the_end_leaves_the_pooled_connection_alone(
+    srv: FakeOpenAIServer, backend: EndpointBackend
+) -> None:
+    first = backend.stream_chat(MODEL, MSGS, ChatOptions(max_tokens=100))
+    assert measure_stream(first).status == "ok"
+    srv.script = StreamScript(tokens=make_tokens(5), gap_s=0.05)
+    second = backend.stream_chat(MODEL, MSGS, ChatOptions(max_tokens=100))
+    pieces: list[Any] = []
+
+    def on_token(event: Any) -> None:
+        pieces.append(event)
+        if len(pieces) == 2:
+            first.cancel()  # late: the first stream is over; its socket may now carry the second request
+
+    record = measure_stream(second, on_token)
+    assert record.status == "ok", record.error
+    assert record.pieces == 5
 
 
 # -- cancellation ------------------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from typing import Any
 import openai
 import pytest
 
-from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, make_tokens
+from foundry_tui.devtools.sse_server import (
+    DEFAULT_TOKENS,
+    FAKE_VOCAB,
+    FakeOpenAIServer,
+    StreamScript,
+    fake_tokenize,
+    make_tokens,
+)
 
 MSGS: list[Any] = [{"role": "user", "content": "say hello to me"}]
 TEXT = "Hello from the fake server."
@@ -371,6 +378,113 @@ def test_cli_serves_until_interrupted() -> None:
         with openai.OpenAI(base_url=base, api_key="x", max_retries=0) as c:
             out = c.chat.completions.create(model="fake-model", messages=MSGS)
         assert out.choices[0].message.content == " lorem ipsum dolor"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- tokenize routes --------------------------------------------------------------------------------------------
+
+
+def post_json(server: FakeOpenAIServer, path: str, body: Any) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        server.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_fake_tokenizer_pieces_are_the_streamed_pieces() -> None:
+    for pieces in (list(DEFAULT_TOKENS), make_tokens(40)):
+        assert fake_tokenize("".join(pieces)) == pieces
+    text = "naïve  x\t\n<s>😀,y"
+    assert "".join(fake_tokenize(text)) == text
+    assert fake_tokenize(text) == ["na", "ï", "ve", "  ", "x", "\t\n", "<", "s", ">", "😀", ",", "y"]
+    assert FAKE_VOCAB[:2] == ("<unk>", "<s>") and len(set(FAKE_VOCAB)) == len(FAKE_VOCAB)
+
+
+def test_tokenize_routes_are_off_by_default(srv: FakeOpenAIServer) -> None:
+    assert srv.tokenize_paths == ()
+    status, body = post_json(srv, "/tokenize", {"content": "Hello"})
+    assert status == 404 and "error" in body
+
+
+def test_tokenize_llama_cpp_shape() -> None:
+    with FakeOpenAIServer(tokenize_route=True) as server:
+        assert server.tokenize_paths == ("/tokenize",)
+        status, body = post_json(server, "/tokenize", {"content": TEXT})
+        assert status == 200 and body == {"tokens": [2, 3, 4, 5, 6, 7]}
+        status, body = post_json(
+            server, "/tokenize", {"content": "Hello you", "add_special": True, "with_pieces": True}
+        )
+        assert body == {"tokens": [{"id": 1, "piece": "<s>"}, {"id": 2, "piece": "Hello"}, {"id": 0, "piece": " you"}]}
+        assert post_json(server, "/tokenize", {"content": ""}) == (200, {"tokens": []})
+
+
+def test_tokenize_vllm_shape() -> None:
+    with FakeOpenAIServer(tokenize_route="/v1/tokenize/") as server:
+        assert server.tokenize_paths == ("/v1/tokenize",)
+        status, body = post_json(server, "/v1/tokenize", {"model": "fake-model", "prompt": TEXT})
+        assert status == 200
+        assert body == {"count": 7, "max_model_len": 4096, "tokens": [1, 2, 3, 4, 5, 6, 7], "token_strs": None}
+        status, body = post_json(
+            server, "/v1/tokenize", {"prompt": " lorem.", "add_special_tokens": False, "return_token_strs": True}
+        )
+        assert body == {"count": 2, "max_model_len": 4096, "tokens": [8, 7], "token_strs": [" lorem", "."]}
+        status, body = post_json(server, "/v1/tokenize", {"model": "nope", "prompt": "x"})
+        assert status == 404 and body["error"]["code"] == "model_not_found"
+        assert post_json(server, "/tokenize", {"prompt": "x"})[0] == 404  # only the paths asked for
+
+
+def test_tokenize_llama_cpp_python_shape_and_bad_bodies() -> None:
+    with FakeOpenAIServer(tokenize_route=["/extras/tokenize", "extras/tokenize/count"]) as server:
+        assert post_json(server, "/extras/tokenize", {"input": "Hello."}) == (200, {"tokens": [1, 2, 7]})
+        assert post_json(server, "/extras/tokenize/count", {"input": "Hello.", "model": "x"}) == (200, {"count": 3})
+        status, body = post_json(server, "/extras/tokenize", {"text": "Hello."})
+        assert status == 400 and "'content', 'prompt' or 'input'" in body["error"]["message"]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("POST", "/extras/tokenize", body=b"{not json")
+        resp = conn.getresponse()
+        assert resp.status == 400 and json.loads(resp.read())["error"]["type"] == "invalid_request_error"
+        conn.close()
+        server.tokenize_paths = ()
+        assert post_json(server, "/extras/tokenize", {"input": "Hello."})[0] == 404
+
+
+@pytest.mark.slow
+def test_cli_multi_token_chunks_without_usage_and_tokenize() -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = ["--tokens", "9", "--tokens-per-chunk", "3", "--no-usage", "--tokenize", "--tokenize-path", "/v1/tokenize"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "foundry_tui.devtools.sse_server", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=root,
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        with openai.OpenAI(base_url=base, api_key="x", max_retries=0) as c:
+            chunks = list(
+                c.chat.completions.create(
+                    model="fake-model", messages=MSGS, stream=True, stream_options={"include_usage": True}
+                )
+            )
+        assert contents(chunks) == [" lorem ipsum dolor", " sit amet,", " consectetur adipiscing elit"]
+        assert all(ch.usage is None for ch in chunks)
+        url = base.removesuffix("/v1")
+        for path in ("/tokenize", "/v1/tokenize"):
+            req = urllib.request.Request(url + path, data=json.dumps({"content": "".join(contents(chunks))}).encode())
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert len(json.loads(resp.read())["tokens"]) == 9
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=5) == 0
     finally:

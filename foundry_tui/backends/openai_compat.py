@@ -1,8 +1,13 @@
 """Any OpenAI-compatible endpoint (a Foundry Local service, Ollama, llama.cpp, vLLM) behind the Backend protocol.
 
-Chat goes through the `openai` client. Foundry Local services also expose management routes; two families exist
-(`/openai/*` on older services, `/models/*` on newer ones) and whichever answers is used. Servers without them
-report management actions as "not supported by this endpoint".
+Non-streamed chat goes through the `openai` client. Streamed chat is one plain POST on the same HTTP client, read
+and parsed by endpoint_stream: the openai client's request building and response wrapping (~1.5 ms before the send
+and ~0.1 ms, more on a process's first request, between the response headers and the first piece) are not needed
+for a stream whose SSE lines we parse ourselves, and the second would sit inside TTFT.
+
+Foundry Local services also expose management routes; two families exist (`/openai/*` on older services,
+`/models/*` on newer ones) and whichever answers is used. Servers without them report management actions as
+"not supported by this endpoint".
 """
 
 from __future__ import annotations
@@ -31,11 +36,21 @@ from foundry_tui.backends.base import (
     ProgressCallback,
     Usage,
 )
-from foundry_tui.backends.endpoint_stream import EndpointChatStream, api_error_text, cause
+from foundry_tui.backends.endpoint_stream import (
+    CannedNetwork,
+    EndpointChatStream,
+    StreamRejected,
+    Wire,
+    api_error_text,
+    cause,
+    read_backstop_s,
+    wire_http_client,
+)
 from foundry_tui.config import Settings
 from foundry_tui.errors import BackendError, CancelledError, ModelNotFoundError, NotSupportedError, one_line
 
 Family = Literal["openai", "models"]
+PRIME_ROUNDS = 10  # CPython specializes a code object's bytecode after it ran a few times
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 
 
@@ -55,16 +70,25 @@ class EndpointBackend:
         self._http = httpx.Client(
             base_url=self.root, headers=headers, timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0)
         )
+        backstop = read_backstop_s(settings.first_token_timeout_s, settings.stall_timeout_s)
+        timeout = httpx.Timeout(settings.request_timeout_s, connect=5.0, read=backstop)
+        # Chat requests, streamed or not: stamps the send where the bytes go out (endpoint_stream.Wire).
+        self._chat_http = wire_http_client(timeout)
+        self._chat_url = self.root + "/v1/chat/completions"
+        self._chat_headers = {"Authorization": f"Bearer {settings.api_key or 'not-needed'}"}
         self._client = openai.OpenAI(
             base_url=self.root + "/v1",
             api_key=settings.api_key or "not-needed",
             max_retries=0,  # a retry would hide the failure and skew timings
-            timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0, read=settings.stall_timeout_s),
+            timeout=timeout,
+            http_client=self._chat_http,
         )
+        self._completions: Any = None
         self._family: Family | None = None
         self._family_probed = False
         self._probe_lock = threading.Lock()
         self.include_usage = True  # switched off for servers that reject stream_options
+        self._prime_streams(timeout)
 
     # -- description ---------------------------------------------------------------------------------------
 
@@ -271,35 +295,64 @@ class EndpointBackend:
 
     # -- chat ----------------------------------------------------------------------------------------------
 
+    def _chat_api(self) -> Any:
+        """`client.chat.completions`, resolved once (the first use imports openai.resources.chat, tens of ms)
+        before the non-streamed request is stamped."""
+        if self._completions is None:
+            self._completions = self._client.chat.completions
+        return self._completions
+
+    def _prime_streams(self, timeout: httpx.Timeout) -> None:
+        """Run the whole streamed-chat path a few times on canned bytes (no network, ~2 ms): Python runs code
+        slower its first few times through (about 0.2 ms more on this path), which would otherwise land in the
+        TTFT of a process's first request, between the response's arrival and its first piece."""
+        real, self._chat_http = self._chat_http, wire_http_client(timeout, network=CannedNetwork())
+        try:
+            for _ in range(PRIME_ROUNDS):
+                for _event in EndpointChatStream(self, "prime", [ChatMessage("user", "hi")], ChatOptions(max_tokens=1)):
+                    pass
+        finally:
+            self._chat_http.close()
+            self._chat_http = real
+            self.include_usage = True
+
     def stream_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> EndpointChatStream:
         return EndpointChatStream(self, model, messages, options)
 
-    def open_stream(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> tuple[ExitStack, Any]:
-        """Send the request and return (closer, raw streaming response) once the headers are in.
+    def open_stream(
+        self, model: str, messages: list[ChatMessage], options: ChatOptions
+    ) -> tuple[ExitStack, httpx.Response]:
+        """Send the request and return (closer, streaming response) once a 2xx status and its headers are in;
+        raises StreamRejected for an error status and httpx errors for transport failures.
 
         Retries once without stream_options if the server rejects that field.
         """
-        kwargs = self._request(model, messages, options, stream=True)
+        body = self._request(model, messages, options, stream=True)
+        timeout = body.pop("timeout")
         if self.include_usage:
             try:
-                return self._enter_stream({**kwargs, "stream_options": {"include_usage": True}})
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if "stream_options" not in str(exc) and "include_usage" not in str(exc):
+                return self._enter_stream({**body, "stream_options": {"include_usage": True}}, timeout)
+            except StreamRejected as exc:
+                if exc.status not in (400, 422) or (
+                    "stream_options" not in exc.body and "include_usage" not in exc.body
+                ):
                     raise
                 self.include_usage = False
-        return self._enter_stream(kwargs)
+        return self._enter_stream(body, timeout)
 
     def _request(
         self, model: str, messages: list[ChatMessage], options: ChatOptions, *, stream: bool
     ) -> dict[str, Any]:
-        """The chat request's arguments; a stream's read timeout is the stall timeout (no byte for that long)."""
+        """The chat request's arguments. A stream's read timeout is only a backstop (the longer of its first-token
+        and stall timeouts, plus a margin): engine.stream_watch enforces each one where it applies."""
         timeout = self._settings.request_timeout_s
+        read = read_backstop_s(options.first_token_timeout_s, options.stall_timeout_s) if stream else timeout
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
-            "timeout": httpx.Timeout(timeout, connect=5.0, read=options.stall_timeout_s if stream else timeout),
+            "timeout": httpx.Timeout(timeout, connect=5.0, read=read),
         }
         if stream:
             kwargs["stream"] = True
@@ -309,22 +362,30 @@ class EndpointBackend:
             kwargs["seed"] = options.seed
         return kwargs
 
-    def _enter_stream(self, kwargs: dict[str, Any]) -> tuple[ExitStack, Any]:
+    def _enter_stream(self, body: dict[str, Any], timeout: httpx.Timeout) -> tuple[ExitStack, httpx.Response]:
         stack = ExitStack()
         try:
             # The raw response: we parse the SSE lines ourselves (see backends/sse.py for why).
-            response = stack.enter_context(self._client.chat.completions.with_streaming_response.create(**kwargs))
+            response = stack.enter_context(
+                self._chat_http.stream("POST", self._chat_url, json=body, headers=self._chat_headers, timeout=timeout)
+            )
+            if response.status_code >= 400:
+                response.read()
+                raise StreamRejected(response.status_code, _error_text(response), response.text[:4000])
         except BaseException:
             stack.close()
             raise
         return stack, response
 
     def complete_chat(self, model: str, messages: list[ChatMessage], options: ChatOptions) -> Completion:
-        """One non-streamed request (`stream: false`), timed from right before it is sent to the parsed reply."""
+        """One non-streamed request (`stream: false`), timed from when its bytes go out to the parsed reply."""
         kwargs = self._request(model, messages, options, stream=False)
-        t_sent = time.perf_counter_ns()
+        completions = self._chat_api()
+        wire = Wire()
+        t_sent = time.perf_counter_ns()  # kept only if the wire stamp did not fire
         try:
-            reply = self._client.chat.completions.create(**kwargs)
+            with wire.sending():
+                reply = completions.create(**kwargs)
         except openai.APIStatusError as exc:
             raise BackendError(f"HTTP {exc.status_code} from {self.root}: {api_error_text(exc)}", kind="http") from None
         except openai.APITimeoutError:
@@ -336,6 +397,7 @@ class EndpointBackend:
                 f"{self.root} sent a malformed reply: {one_line(str(exc), 120)}", kind="malformed"
             ) from None
         t_done = time.perf_counter_ns()
+        t_sent = wire.sent_ns or t_sent
         choice = reply.choices[0] if reply.choices else None
         u = reply.usage
         return Completion(

@@ -72,7 +72,8 @@ def run_command(args: argparse.Namespace) -> int:
 
         return run_monitor(settings, args)  # needs no runtime: it samples this machine, or replays a file
     if args.command in ("bench", "compare"):
-        from foundry_tui.commands.bench import run_bench, run_compare
+        from foundry_tui.commands.bench import run_bench
+        from foundry_tui.commands.compare import run_compare
 
         return run_bench(settings, args) if args.command == "bench" else run_compare(args)
     with open_session(settings, read_only=is_read_only(args)) as session:

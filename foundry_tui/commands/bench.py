@@ -1,9 +1,11 @@
-"""`bench` and `compare`: the headless benchmark over the engine (foundry_tui.engine.bench) and run comparison.
+"""`bench`: the headless benchmark over the engine (foundry_tui.engine.bench); `compare` is commands.compare.
 
 Progress goes to stderr, the summary table to stdout, files to --out (default: the session's results root, where
-the TUI's runs go too, so its past runs list them). Exit codes: 0 every model measured without
-error, 1 some model failed (the others are still measured), 2 bad input, 130 interrupted (partial results are
-written first). Details: docs/benchmarks.md.
+the TUI's runs go too, so its past runs list them), every finished request to its journal as it ends. Exit codes:
+0 every request of every model ok, 1 some model failed or only partly succeeded (the others are still measured),
+2 bad input (found before anything runs), 130 interrupted by Ctrl-C, 143 by SIGTERM (what `timeout`, CI and
+`docker stop` send); partial results are written first either way, and `--resume DIR` finishes such a run.
+Details: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -13,24 +15,29 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from foundry_tui.commands import open_session
 from foundry_tui.commands.output import print_json, table
 from foundry_tui.config import Settings
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, compare_results, events
-from foundry_tui.engine.bench.report import (
-    COMPARE_HEADERS,
+from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, events
+from foundry_tui.engine.bench.compare_table import COMPARE_HEADERS, comparison_rows
+from foundry_tui.engine.bench.journal import JOURNAL, read_journal, results_from_journal
+from foundry_tui.engine.bench.report import load_results, results_json_text, write_results
+from foundry_tui.engine.bench.resume import config_for_resume
+from foundry_tui.engine.bench.runner import BenchRunner
+from foundry_tui.engine.bench.tables import (
     SUMMARY_HEADERS,
     THROUGHPUT_HEADERS,
-    comparison_rows,
-    load_results,
-    results_json_text,
+    model_status_text,
     summary_rows,
     throughput_rows,
-    write_results,
 )
 from foundry_tui.errors import BackendError, BadInputError
 from foundry_tui.files import write_atomic
@@ -46,7 +53,11 @@ FLAG_LABELS = {
     "temperature": "--temperature",
     "concurrency": "--concurrency",
     "request_timeout_s": "--timeout",
+    "stall_timeout_s": "--stall-timeout",
+    "first_token_timeout_s": "--first-token-timeout",
+    "waves": "--waves",
 }
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def _env_flag_off(name: str) -> bool:
@@ -73,24 +84,51 @@ def config_from_args(settings: Settings, args: argparse.Namespace) -> BenchConfi
         non_streamed=args.non_streamed or _env_flag_off("BENCH_STREAM"),
         judge=args.judge,
         request_timeout_s=args.timeout,
-        stall_timeout_s=settings.stall_timeout_s,
+        stall_timeout_s=args.stall_timeout if args.stall_timeout is not None else settings.stall_timeout_s,
+        first_token_timeout_s=(
+            args.first_token_timeout if args.first_token_timeout is not None else settings.first_token_timeout_s
+        ),
+        waves=args.waves,
+        tokenizer=args.tokenizer,
         models_file=args.models_file,
         require_models=False,
         labels=labels,
     )
 
 
-def _out_dir(out: Path) -> Path:
+def _out_dir(out: Path, flag: str = "--out") -> Path:
     """`out` created and writable (bad input, exit 2, otherwise)."""
     if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a directory")
+        raise BadInputError(f"{flag} {out} exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BadInputError(f"cannot create --out directory {out}: {exc.strerror or exc}") from None
-    if not os.access(out, os.W_OK):
-        raise BadInputError(f"--out directory {out} is not writable")
+        raise BadInputError(f"cannot create {flag} directory {out}: {exc.strerror or exc}") from None
+    _can_create_in(out, f"{flag} directory {out}")
     return out
+
+
+def _can_create_in(directory: Path, what: str) -> None:
+    """Create and remove a file there: os.access says yes to root everywhere, /proc included."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".foundry-tui-probe-", dir=directory)
+    except OSError as exc:
+        raise BadInputError(f"{what} is not writable: {exc.strerror or exc}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def _json_target(json_file: str | None) -> None:
+    """--json FILE: its directory must exist and take a new file, checked before anything runs."""
+    if not json_file or json_file == "-":
+        return
+    path = Path(json_file)
+    if path.is_dir():
+        raise BadInputError(f"--json {json_file} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise BadInputError(f"--json {json_file}: directory {path.parent} does not exist")
+    _can_create_in(path.parent, f"--json {json_file}: directory {path.parent}")
 
 
 class Progress:
@@ -123,7 +161,7 @@ class Progress:
                 memory += f" (RSS {units.size(event.rss_before_mb)} → {units.size(event.rss_after_mb)})"
             return f"  loaded in {metrics.LOAD_TIME.fmt(event.load_s)} · {memory}"
         if isinstance(event, events.LevelStarted):
-            return f"  concurrency {event.concurrency}, {event.mode}"
+            return f"  concurrency {event.concurrency}, {event.mode}: {units.count(event.planned, 'request')}"
         if isinstance(event, events.RequestFinished):
             return self._request_line(event)
         if isinstance(event, events.ModelFinished):
@@ -144,14 +182,12 @@ class Progress:
         if event.warmup:
             return None if r.ok else f"    warmup {where}: {r.status}: {safe_line(r.error or '')}"
         if not r.ok:
-            return f"    {where}: {r.status}: {safe_line(r.error or '', 200)}"
-        tokens = (
-            units.MISSING
-            if r.completion_tokens is None
-            else f"{r.completion_tokens}{'~' if r.tokens_estimated else ''}"
-        )
+            return f"    {where}: {r.status}: {safe_line(r.error or 'no reason given', 200)}"
+        mark = "~" if r.tokens_estimated else ""  # every figure made from an estimated token count
+        tokens = units.MISSING if r.completion_tokens is None else f"{mark}{r.completion_tokens}"
+        cold = " (cold)" if r.cold else ""
         return (
-            f"    {where}: TTFT {metrics.TTFT.fmt(r.ttft_ms)} · {metrics.DECODE.fmt(r.decode_tps)} · "
+            f"    {where}: TTFT {metrics.TTFT.fmt(r.ttft_ms)}{cold} · {mark}{metrics.DECODE.fmt(r.decode_tps)} · "
             f"{tokens} tokens · e2e {metrics.E2E.fmt(r.e2e_ms)}  ({event.done}/{event.planned})"
         )
 
@@ -173,57 +209,131 @@ def _write_copy(results: BenchResults, json_file: str | None) -> None:
         raise BackendError(f"cannot write the results to {json_file}: {exc.strerror or exc}", kind="io") from None
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that it stops the run as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests calling run_bench from a worker): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _prior_run(directory: Path) -> BenchResults:
+    """The interrupted run in `directory`: its journal (every finished request), else its results.json."""
+    journal = directory / JOURNAL
+    if journal.is_file():
+        state = read_journal(journal)
+        results = results_from_journal(state)
+        if state.torn_lines:
+            print(f"{PROG}: {journal}: ignored {units.count(state.torn_lines, 'torn last line')}", file=sys.stderr)
+        return results
+    if (directory / "results.json").is_file():
+        return load_results(directory)
+    raise BadInputError(f"--resume {directory}: no journal.jsonl or results.json there")
+
+
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     config = config_from_args(settings, args)
+    prior: BenchResults | None = None
+    if args.resume:
+        resume_dir = Path(args.resume)
+        if not resume_dir.is_dir():
+            raise BadInputError(f"--resume {resume_dir} is not a directory")
+        if args.out and Path(args.out) != resume_dir:
+            raise BadInputError("--resume continues the run in its own directory; drop --out")
+        prior = _prior_run(resume_dir)
+        if not prior.partial:
+            raise BadInputError(f"--resume {resume_dir}: that run completed; nothing to resume")
+        config = config_for_resume(prior, config)
+        config.validate()
+        args.out = str(resume_dir)
+        recorded = units.count(len(prior.requests), "request")
+        print(f"{PROG}: resuming {resume_dir} with its recorded settings ({recorded} recorded)", file=sys.stderr)
     baseline = load_results(Path(args.baseline)) if args.baseline else None
     out_dir = _out_dir(Path(args.out)) if args.out else None
     json_file: str | None = args.json
-    with open_session(settings) as session:
+    _json_target(json_file)
+    with open_session(settings) as session, _sigterm_stops():
         if out_dir is None:  # where the TUI's runs go, so its past runs list this one too
             out_dir = _out_dir(session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
         if not config.models:
             config = dataclasses.replace(config, models=session.bench_models())
             config.validate()
-        # The runner writes the three files to out_dir after each model and at the end (partial when stopped).
+        # The runner writes the three files to out_dir after each model and at the end (partial when stopped),
+        # and every finished request to out_dir/journal.jsonl as it ends.
         runner = session.bench(
-            config, on_event=Progress(), out_dir=out_dir, baseline=baseline, baseline_label=str(args.baseline)
+            config,
+            on_event=Progress(),
+            out_dir=out_dir,
+            baseline=baseline,
+            baseline_label=str(args.baseline),
+            resume_from=prior,
         )
         session.sampler.start()  # 4 Hz memory samples for the timeline, 20 Hz while a model loads
         runner.start()
         try:
             while not runner.join(0.2):
                 pass
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted: stopping and writing what was measured …", file=sys.stderr, flush=True)
-            runner.stop()
-            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: write what we have now
-                runner.join(30)
-            results = runner.snapshot()
-            if not runner.finished:  # the runner did not get to its final write
-                _write_files(out_dir, results)
-            _write_copy(results, json_file)
-            done = sum(1 for r in results.requests if r.ok)
-            print(f"{PROG}: interrupted: partial results ({done} requests) in {out_dir}", file=sys.stderr)
-            return 130
+        except (KeyboardInterrupt, Terminated) as exc:
+            reason = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            return _interrupted(runner, reason, out_dir, json_file)
         results = runner.snapshot()
         _write_copy(results, json_file)
         if runner.error is not None:
             raise runner.error  # a FoundryTuiError becomes its one-line message and exit code in cli.main
         if runner.write_error is not None:
             raise BackendError(runner.write_error, kind="io")
+    _print_results(results, config, json_file)
+    print(f"results: {out_dir}/results.json, results.csv, benchmark_report.md, journal.jsonl", file=sys.stderr)
+    not_ok = [m for m in results.models if m.status != "ok"]
+    for model in not_ok:
+        print(f"{PROG}: {safe_line(model.model)}: {model_status_text(results, model.model)}", file=sys.stderr)
+    return 1 if not_ok else 0
+
+
+def _interrupted(runner: BenchRunner, reason: str, out_dir: Path, json_file: str | None) -> int:
+    """Stop, write what was measured (the runner's final write, or ours if it does not get there), exit 130/143."""
+    print(f"{PROG}: {reason}: stopping and writing what was measured …", file=sys.stderr, flush=True)
+    runner.stop(reason)
+    with contextlib.suppress(KeyboardInterrupt, Terminated):  # a second signal: write what we have now
+        runner.join(30)
+    results = runner.snapshot()
+    if not runner.finished:  # the runner did not get to its final write
+        _write_files(out_dir, results)
+    _write_copy(results, json_file)
+    done = sum(1 for r in results.requests if r.ok)
+    print(
+        f"{PROG}: {reason}: partial results ({units.count(done, 'request')}) in {out_dir}; "
+        f"finish them with: {PROG} bench --resume {out_dir}",
+        file=sys.stderr,
+    )
+    return EXIT_SIGNAL[reason]
+
+
+def _print_results(results: BenchResults, config: BenchConfig, json_file: str | None) -> None:
     if json_file == "-":
         print_json(results.to_json())
-    else:
-        print(table(SUMMARY_HEADERS, summary_rows(results)))
-        if len(config.concurrency) > 1 or config.non_streamed:
-            print()
-            print(table(THROUGHPUT_HEADERS, throughput_rows(results)))
-        if results.comparison is not None:
-            print()
-            print(table(COMPARE_HEADERS, comparison_rows(results.comparison)))
-    print(f"results: {out_dir}/results.json, results.csv, benchmark_report.md", file=sys.stderr)
-    failed = [m for m in results.models if m.status != "ok"]
-    return 1 if failed else 0
+        return
+    print(table(SUMMARY_HEADERS, summary_rows(results)))
+    if len(config.concurrency) > 1 or config.non_streamed:
+        print()
+        print(table(THROUGHPUT_HEADERS, throughput_rows(results)))
+    if results.comparison is not None:
+        print()
+        for warning in results.comparison.warnings or []:
+            print(f"{PROG}: warning: {safe_line(str(warning), 300)}", file=sys.stderr)
+        print(table(COMPARE_HEADERS, comparison_rows(results.comparison)))
 
 
 def _write_files(out_dir: Path, results: BenchResults) -> None:
@@ -231,24 +341,3 @@ def _write_files(out_dir: Path, results: BenchResults) -> None:
         write_results(out_dir, results)
     except OSError as exc:
         raise BackendError(f"cannot write the results to {out_dir}: {exc.strerror or exc}", kind="io") from None
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    if not 0 < args.alpha < 1:
-        raise BadInputError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
-    a = load_results(Path(args.baseline))
-    b = load_results(Path(args.new))
-    comparison = compare_results(a, b, alpha=args.alpha, baseline_label=args.baseline, new_label=args.new)
-    if args.json:
-        print_json(comparison.to_json())
-        return 0
-    print(f"baseline (A): {safe_line(args.baseline)}   new (B): {safe_line(args.new)}")
-    if comparison.rows:
-        print(table(COMPARE_HEADERS, comparison_rows(comparison)))
-    else:
-        print("nothing to compare: no model × concurrency × mode is in both files")
-    for keys, label in ((comparison.only_in_baseline, "only in A"), (comparison.only_in_new, "only in B")):
-        for model, concurrency, mode in keys:
-            print(f"{label}: {safe_line(model)} (concurrency {concurrency}, {mode})")
-    print(f"method: {comparison.method}; alpha {comparison.alpha:g}", file=sys.stderr)
-    return 0

@@ -39,7 +39,8 @@ def result_json(result: ChatResult) -> dict[str, object]:
         "status": record.status,
         "error": record.error,
         "load_s": result.load.load_s if result.load else None,
-        "cold_start": result.cold,
+        "cold": result.cold,  # the first request to this model in this process (its TTFT may include setup)
+        "cold_start": result.cold_start,  # cold because the model had to be loaded first
     }
 
 
@@ -75,7 +76,8 @@ def run_chat(session: Session, args: argparse.Namespace) -> int:
         if record.text and not record.text.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
-        print(f"{record.model} · {reply_summary(record, result.load.load_s if result.load else None)}", file=sys.stderr)
+        summary = reply_summary(record, result.load.load_s if result.load else None, cold=result.cold)
+        print(f"{record.model} · {summary}", file=sys.stderr)
     if record.status == "error":
         if not args.json:
             raise BackendError(safe_line(record.error or "the stream failed"), kind=record.error_kind or "runtime")

@@ -1,7 +1,8 @@
 """A small, real OpenAI-compatible HTTP server for tests and benchmarks.
 
 Size: one request handler whose routes share the body parsing, the timing script and the fault switches, plus
-the protocol notes below (a sixth of the file); split, each part would need the others' state.
+the protocol notes below (a sixth of the file); split, each part would need the others' state.  The optional
+tokenize routes live here too: their tokenizer must be the very one the chat route streams with.
 
 Stdlib only (``http.server.ThreadingHTTPServer``), bound to 127.0.0.1 on an ephemeral
 port.  It streams chat completions with controllable timing and injectable faults so the
@@ -19,6 +20,13 @@ Usage::
 CLI (prints the base URL, serves until Ctrl-C)::
 
     python -m foundry_tui.devtools.sse_server [--port N] [--tokens N] [--ttft S] [--gap S]
+        [--tokens-per-chunk N] [--no-usage] [--tokenize] [--tokenize-path PATH ...]
+        [--model ID ...] [--foundry openai|models|both]
+
+e.g. a server that streams 3 tokens per event, never sends usage, and can count tokens like
+llama.cpp / vLLM (``POST /tokenize``)::
+
+    python -m foundry_tui.devtools.sse_server --tokens 300 --gap 0.01 --tokens-per-chunk 3 --no-usage --tokenize
 
 OpenAI routes (always on)
 -------------------------
@@ -59,6 +67,27 @@ Faults (``script.fault``; ``fault_after`` = content chunks sent before it fires;
     ``"stall"``      sends nothing more and holds the connection open until the client
                      disconnects or ``stop()`` is called.  Non-stream: stalls before the
                      response.
+
+Tokenize routes (``tokenize_route``: ``False`` (default) → none, they 404; ``True`` →
+``POST /tokenize``; a path or a sequence of paths → ``POST`` on those, e.g. ``"/v1/tokenize"``
+(SGLang, some vLLM builds) or ``("/extras/tokenize", "/extras/tokenize/count")``
+(llama-cpp-python).  The server keeps them in ``tokenize_paths``, which tests may change).
+The fake's tokenizer is :func:`fake_tokenize`: the regex :data:`FAKE_TOKEN_PATTERN` (a run of
+ASCII word characters with at most one ASCII whitespace before it, one other character, or a
+run of ASCII whitespace).  Every piece of ``DEFAULT_TOKENS`` / ``make_tokens`` is one match, and
+pieces joined never merge, so it counts a streamed answer exactly as ``completion_tokens`` does,
+however many pieces a chunk carries.  Ids: index in :data:`FAKE_VOCAB` (0 ``<unk>`` for any
+piece not in it, 1 ``<s>`` the BOS).  The body's keys pick the answer's shape, on any of the paths:
+    ``{"content": text, "add_special"?: false, "with_pieces"?: false}`` (llama.cpp)
+        → ``{"tokens": [ids]}``, or ``{"tokens": [{"id", "piece"}]}`` with ``with_pieces``;
+        ``add_special: true`` puts the BOS first.
+    ``{"model"?: id, "prompt": text, "add_special_tokens"?: true, "return_token_strs"?: false}``
+        (vLLM) → ``{"count", "max_model_len": 4096, "tokens": [ids], "token_strs": [str] | null}``;
+        the BOS comes first unless ``add_special_tokens`` is false (vLLM's default is true);
+        a ``model`` that chat would refuse → 404 ``model_not_found``.
+    ``{"input": text, "model"?: id}`` (llama-cpp-python: the BOS always comes first)
+        → ``{"count": n}`` on a path ending in ``/count``, else ``{"tokens": [ids]}``.
+    anything else → 400 with an OpenAI error body.
 
 Foundry Local management routes (``foundry_routes``: ``"openai"`` → older family,
 ``"models"`` → newer family, ``True`` → both; otherwise they 404).  State lives on the
@@ -115,6 +144,7 @@ import argparse
 import contextlib
 import copy
 import json
+import re
 import select
 import socket
 import threading
@@ -125,7 +155,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["DEFAULT_TOKENS", "FakeOpenAIServer", "StreamScript", "main", "make_tokens"]
+__all__ = [
+    "DEFAULT_TOKENS",
+    "FAKE_TOKEN_PATTERN",
+    "FAKE_VOCAB",
+    "FakeOpenAIServer",
+    "StreamScript",
+    "fake_tokenize",
+    "main",
+    "make_tokens",
+]
 
 DEFAULT_TOKENS: tuple[str, ...] = ("Hello", " from", " the", " fake", " server", ".")
 
@@ -138,6 +177,25 @@ _LOREM = (" lorem", " ipsum", " dolor", " sit", " amet", ",", " consectetur", " 
 def make_tokens(n: int) -> list[str]:
     """n deterministic token pieces (for benchmarks that want a long reply)."""
     return [_LOREM[i % len(_LOREM)] for i in range(n)]
+
+
+# Explicit ASCII classes, not \w / \s: Python's re and the tokenizers library's Oniguruma disagree on Unicode
+# word and space characters, and devtools.fake_tokenizer must count exactly like this server.
+FAKE_TOKEN_PATTERN = r"[ \t\n\r\f\v]?[A-Za-z0-9_]+|[^A-Za-z0-9_ \t\n\r\f\v]|[ \t\n\r\f\v]+"
+"""One fake token: ASCII word characters after at most one ASCII space, one other character, or ASCII spaces."""
+
+FAKE_VOCAB: tuple[str, ...] = ("<unk>", "<s>", *dict.fromkeys((*DEFAULT_TOKENS, *_LOREM)))
+"""The fake tokenizer's vocabulary: a token's id is its index (0 unknown piece, 1 BOS)."""
+
+_FAKE_TOKEN_RE = re.compile(FAKE_TOKEN_PATTERN)
+_FAKE_IDS = {piece: i for i, piece in enumerate(FAKE_VOCAB)}
+_FAKE_BOS = 1
+_MAX_MODEL_LEN = 4096
+
+
+def fake_tokenize(text: str) -> list[str]:
+    """The fake's tokenizer: `text` cut into its token pieces (they join back to `text`)."""
+    return _FAKE_TOKEN_RE.findall(text)
 
 
 @dataclass
@@ -208,6 +266,15 @@ def _download_name(body: Any) -> str | None:
         if isinstance(body.get(key), str) and body[key]:
             return cast(str, body[key])
     return None
+
+
+def _tokenize_paths(route: bool | str | Sequence[str]) -> tuple[str, ...]:
+    if route is True:
+        return ("/tokenize",)
+    if route is False:
+        return ()
+    paths = (route,) if isinstance(route, str) else tuple(route)
+    return tuple("/" + path.strip("/") for path in paths)  # the handler matches paths without a trailing "/"
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -304,6 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._models()
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(body, parsed_ok)
+        if method == "POST" and path in owner.tokenize_paths:
+            return self._tokenize(path, body, parsed_ok)
         if old:
             if method == "GET" and path == "/openai/models":
                 return self._send_json(200, owner._snapshot("cached"))
@@ -545,6 +614,43 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    # -- tokenize routes (llama.cpp, vLLM, llama-cpp-python shapes) ---------------------------
+
+    def _tokenize(self, path: str, body: Any, parsed_ok: bool) -> None:
+        if not parsed_ok or not isinstance(body, dict):
+            return self._send_json(
+                400, _error_body("We could not parse the JSON body of your request.", "invalid_request_error")
+            )
+        if isinstance(body.get("content"), str):  # llama.cpp
+            pieces = fake_tokenize(body["content"])
+            if body.get("add_special", False):
+                pieces.insert(0, FAKE_VOCAB[_FAKE_BOS])
+            ids = [_FAKE_IDS.get(piece, 0) for piece in pieces]
+            if body.get("with_pieces", False):
+                with_pieces = [{"id": i, "piece": p} for i, p in zip(ids, pieces, strict=True)]
+                return self._send_json(200, {"tokens": with_pieces})
+            return self._send_json(200, {"tokens": ids})
+        if isinstance(body.get("prompt"), str):  # vLLM
+            model = body.get("model")
+            if model is not None and not (isinstance(model, str) and self.owner._chat_model_ok(model)):
+                return self._send_json(
+                    404,
+                    _error_body(f"The model `{model}` does not exist.", "NotFoundError", "model_not_found"),
+                )
+            pieces = fake_tokenize(body["prompt"])
+            if body.get("add_special_tokens", True):
+                pieces.insert(0, FAKE_VOCAB[_FAKE_BOS])
+            ids = [_FAKE_IDS.get(piece, 0) for piece in pieces]
+            strs = pieces if body.get("return_token_strs", False) else None
+            answer = {"count": len(ids), "max_model_len": _MAX_MODEL_LEN, "tokens": ids, "token_strs": strs}
+            return self._send_json(200, answer)
+        if isinstance(body.get("input"), str):  # llama-cpp-python: add_bos is not a request option there
+            ids = [_FAKE_BOS] + [_FAKE_IDS.get(piece, 0) for piece in fake_tokenize(body["input"])]
+            return self._send_json(200, {"count": len(ids)} if path.endswith("/count") else {"tokens": ids})
+        self._send_json(
+            400, _error_body("tokenize needs a 'content', 'prompt' or 'input' string", "invalid_request_error")
+        )
+
     # -- Foundry Local management routes ----------------------------------------------------
 
     def _load(self, name: str) -> None:
@@ -612,12 +718,15 @@ class FakeOpenAIServer:
         *,
         models: Sequence[str] = ("fake-model",),
         foundry_routes: bool | str = False,
+        tokenize_route: bool | str | Sequence[str] = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.script = script if script is not None else StreamScript()
         self.models: list[str] = list(models)
         self.foundry_routes = foundry_routes
+        # Paths answered by the tokenize handler; a tuple, so tests may swap it between requests.
+        self.tokenize_paths: tuple[str, ...] = _tokenize_paths(tokenize_route)
         # Foundry-like state; tests assert transitions on these (mutate under no contention only).
         self.catalog: list[str] = list(models)
         self.cached: list[str] = list(models)
@@ -772,7 +881,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=None, help="reply length in token pieces (default: short)")
     parser.add_argument("--ttft", type=float, default=0.0, help="first-token delay in seconds")
     parser.add_argument("--gap", type=float, default=0.0, help="delay between content chunks in seconds")
-    parser.add_argument("--tokens-per-chunk", type=int, default=1)
+    parser.add_argument("--tokens-per-chunk", type=int, default=1, help="token pieces per SSE content event")
+    parser.add_argument(
+        "--no-usage", action="store_true", help="never send the usage chunk, even when the client asks for it"
+    )
+    parser.add_argument("--tokenize", action="store_true", help="serve POST /tokenize (llama.cpp and vLLM shapes)")
+    parser.add_argument(
+        "--tokenize-path",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="serve the tokenize route at PATH (repeatable; adds to --tokenize), e.g. /v1/tokenize",
+    )
     parser.add_argument("--model", action="append", default=None, help="model id to serve (repeatable)")
     parser.add_argument(
         "--foundry",
@@ -781,11 +901,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also serve Foundry Local management routes",
     )
     args = parser.parse_args(argv)
-    script = StreamScript(first_token_delay_s=args.ttft, gap_s=args.gap, tokens_per_chunk=args.tokens_per_chunk)
+    script = StreamScript(
+        first_token_delay_s=args.ttft,
+        gap_s=args.gap,
+        tokens_per_chunk=args.tokens_per_chunk,
+        usage=not args.no_usage,
+    )
     if args.tokens is not None:
         script.tokens = make_tokens(args.tokens)
     routes: bool | str = True if args.foundry == "both" else (args.foundry or False)
-    srv = FakeOpenAIServer(script, models=args.model or ["fake-model"], foundry_routes=routes, port=args.port)
+    tokenize = (["/tokenize"] if args.tokenize else []) + (args.tokenize_path or [])
+    srv = FakeOpenAIServer(
+        script,
+        models=args.model or ["fake-model"],
+        foundry_routes=routes,
+        tokenize_route=tokenize or False,
+        port=args.port,
+    )
     srv.start()
     print(srv.base_url, flush=True)
     try:

@@ -3,12 +3,20 @@
 `run_chat` is what `Session.chat` runs. Progress that a front end shows before the first token (a fit warning, the
 load, the request leaving) arrives as typed `ChatEvent`s; tokens arrive through `on_token` on the stream's thread,
 already stamped. `StreamBuffer` batches them for a display that redraws a few times a second, never per token.
+Every stream is watched (engine.stream_watch): no first token within the first-token timeout, or no piece within
+the stall timeout of the previous one, ends it with an error that says which.
+
+A reply is *cold* when it is the first request to its model through this backend (in the CLI: in this process):
+its TTFT may include one-time setup on either side. A *cold start* is a cold reply that also had to load the
+model first (the load is timed apart, never inside TTFT).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +25,7 @@ from foundry_tui.engine import metrics
 from foundry_tui.engine.events import StreamMarker
 from foundry_tui.engine.fit import FitCheck
 from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle
+from foundry_tui.engine.stream_watch import shared_watch
 from foundry_tui.engine.timing import LiveRate, RequestRecord, measure_stream
 
 
@@ -75,10 +84,47 @@ TokenCallback = Callable[[TokenEvent, int], None]
 class ChatResult:
     record: RequestRecord
     load: LoadReport | None = None  # set when this reply had to load the model first (a cold start)
+    first_request: bool = False  # the first request to this model through this backend (this process, in the CLI)
 
     @property
     def cold(self) -> bool:
+        """Its TTFT may include one-time setup: the first request to the model, or one that loaded it."""
+        return self.first_request or self.load is not None
+
+    @property
+    def cold_start(self) -> bool:
+        """Cold because the model had to be loaded first."""
         return self.load is not None
+
+
+class _FirstRequests:
+    """Which models each backend has already been sent a request for (one set per live backend object)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: dict[int, set[str]] = {}
+
+    def claim(self, backend: object, model: str) -> bool:
+        """True the first time `model` is asked for on `backend`."""
+        key = id(backend)
+        with self._lock:
+            sent = self._sent.get(key)
+            if sent is None:
+                sent = self._sent[key] = set()
+                # Forget a backend when it goes, so a new one at the same address starts cold.
+                with contextlib.suppress(TypeError):  # not weakly referenceable: remembered for good
+                    weakref.finalize(backend, self._forget, key)
+            if model in sent:
+                return False
+            sent.add(model)
+            return True
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._sent.pop(key, None)
+
+
+first_requests = _FirstRequests()
 
 
 def with_system(system: str | None, turns: list[ChatMessage]) -> list[ChatMessage]:
@@ -101,13 +147,15 @@ def run_chat(
     """Blocking; raises FoundryTuiError when the model cannot be resolved or loaded (the stream's own failures
     end up in the record instead). `on_token(event, t_sent_ns)` runs on the stream's thread for every piece."""
     emit = on_event or (lambda event: None)
+    watcher = shared_watch()  # its thread starts while the model is resolved, not while the request goes out
     entry = backend.resolve(model)
     load: LoadReport | None = None
     if not entry.loaded and backend.info().management:
         emit(LoadStarting(entry, fit(entry)))
         entry, load = lifecycle.load(entry.id)
         emit(Loaded(load))
-    stream = backend.stream_chat(entry.id, messages, options)
+    stream = watcher.watch(backend.stream_chat(entry.id, messages, options), options)
+    first = first_requests.claim(backend, entry.id)
     if cancel is not None:
         cancel.bind(stream.cancel)  # also when it was pressed during the load: the stream then ends at once
     emit(Sending(entry.id))
@@ -119,11 +167,12 @@ def run_chat(
 
     record = measure_stream(stream, marker.after(forward))
     marker.end(record.finish_reason or record.status)
-    return ChatResult(record, load)
+    return ChatResult(record, load, first)
 
 
-def reply_summary(record: RequestRecord, load_s: float | None = None) -> str:
-    """`TTFT 1.93 ms · 43.7 tok/s · 6 tokens · finish stop · e2e 140 ms` (+ `· load 0.02 s` after a cold start)."""
+def reply_summary(record: RequestRecord, load_s: float | None = None, *, cold: bool = False) -> str:
+    """`TTFT 1.93 ms · 43.7 tok/s · 6 tokens · finish stop · e2e 140 ms`, then `· load 0.02 s (cold start)` after
+    a cold start, or `· cold (first request)` for a cold reply that loaded nothing."""
     tokens = f"{record.completion_tokens}{'~' if record.tokens_estimated else ''} tokens"
     parts = [
         f"TTFT {metrics.TTFT.fmt(record.ttft_ms)}",
@@ -134,6 +183,8 @@ def reply_summary(record: RequestRecord, load_s: float | None = None) -> str:
     ]
     if load_s is not None:
         parts.append(f"load {metrics.LOAD_TIME.fmt(load_s)} (cold start)")
+    elif cold:
+        parts.append("cold (first request)")
     return " · ".join(parts)
 
 
@@ -144,12 +195,14 @@ def cold_start_note(load_s: float) -> str:
 
 
 def reply_status(result: ChatResult) -> str:
-    """A reply's summary for a one-line status bar: a cold start says so first, so a narrow terminal that cuts the
-    line's end still shows it (`cold start (load 0.31 s) · TTFT 2106 ms · …`)."""
+    """A reply's summary for a one-line status bar: a cold reply says so first, so a narrow terminal that cuts the
+    line's end still shows it (`cold start (load 0.31 s) · TTFT 2106 ms · …`, `cold · TTFT 2.4 ms · …`)."""
     summary = reply_summary(result.record)
-    if result.load is None:
-        return summary
-    return f"cold start (load {metrics.LOAD_TIME.fmt(result.load.load_s)}) · {summary}"
+    if result.load is not None:
+        return f"cold start (load {metrics.LOAD_TIME.fmt(result.load.load_s)}) · {summary}"
+    if result.first_request:
+        return f"cold · {summary}"
+    return summary
 
 
 @dataclass(frozen=True)
@@ -201,6 +254,7 @@ __all__ = [
     "StreamSlice",
     "TokenCallback",
     "cold_start_note",
+    "first_requests",
     "reply_status",
     "reply_summary",
     "run_chat",

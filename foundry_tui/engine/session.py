@@ -30,8 +30,12 @@ from foundry_tui.backends.base import (
     SupportsVersions,
 )
 from foundry_tui.backends.catalog_reach import DEFAULT_CATALOG_URL
+from foundry_tui.backends.endpoint_tokenize import server_tokenizer
+from foundry_tui.backends.openai_compat import api_root
 from foundry_tui.config import Settings
 from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, EventCallback
+from foundry_tui.engine.bench.token_counting import CounterFor
+from foundry_tui.engine.bench.tokens import load_tokenizer
 from foundry_tui.engine.cache_report import CacheReport, cache_report
 from foundry_tui.engine.catalog_store import StoredCatalog, load_catalog, save_catalog, store_path
 from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, TokenCallback, run_chat
@@ -272,6 +276,7 @@ class Session:
             max_tokens=self.settings.max_tokens if max_tokens is None else max_tokens,
             temperature=self.settings.temperature if temperature is None else temperature,
             stall_timeout_s=self.settings.stall_timeout_s,
+            first_token_timeout_s=self.settings.first_token_timeout_s,
         )
 
     # -- local models and the cache ----------------------------------------------------------------------------
@@ -357,10 +362,11 @@ class Session:
         out_dir: Path | None = None,
         baseline: BenchResults | None = None,
         baseline_label: str = "baseline",
+        resume_from: BenchResults | None = None,
     ) -> BenchRunner:
         """A benchmark runner (not started) on this session's backend, with its lifecycle and sampler, so a
         benchmark's loads get the same markers and bookkeeping as any other load. Unknown model names are bad
-        input (exit 2), found here before anything is measured."""
+        input (exit 2), found here before anything is measured. `resume_from`: an interrupted run to finish."""
         for name in config.models:
             self.resolve(name)
         return BenchRunner(
@@ -371,7 +377,21 @@ class Session:
             out_dir=out_dir,
             baseline=baseline,
             baseline_label=baseline_label,
+            token_counter=self._token_counter(config),
+            resume_from=resume_from,
         )
+
+    def _token_counter(self, config: BenchConfig) -> CounterFor | None:
+        """What counts answer tokens when a server sends no usage: --tokenizer, else the endpoint's own tokenize
+        route (probed once per model, when the first answer without usage arrives). In-process counts are exact."""
+        if config.tokenizer:
+            counter = load_tokenizer(config.tokenizer)
+            return lambda model: counter
+        endpoint = self.settings.endpoint
+        if not endpoint:
+            return None
+        root, key = api_root(endpoint), self.settings.api_key
+        return lambda model: server_tokenizer(root, model, api_key=key)
 
     def bench_models(self) -> tuple[str, ...]:
         """What to benchmark when nobody said: every cached chat model (in-process), every served one (endpoint)."""

@@ -1,8 +1,10 @@
-"""Summaries and a significance test, in numpy. Definitions: docs/metrics.md ("Summaries", "Comparing runs").
+"""Summaries and significance tests, in numpy. Definitions: docs/metrics.md ("Summaries", "Comparing runs").
 
 Percentiles use numpy's default linear interpolation (method="linear"), like vLLM and most peers. The
 Mann-Whitney U test uses the normal approximation with tie correction and continuity correction; it matches
-`scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")`.
+`scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")`. `van_elteren` is its stratified
+form (one stratum per prompt in `compare`): with a single stratum it gives the same p-value. `holm` and
+`benjamini_hochberg` adjust a family of p-values for multiple testing.
 """
 
 from __future__ import annotations
@@ -86,3 +88,107 @@ def mann_whitney_u(a: Iterable[float | int | None], b: Iterable[float | int | No
     z = (max(u1, u2) - mean - 0.5) / math.sqrt(variance)
     p = min(1.0, max(0.0, math.erfc(z / math.sqrt(2.0))))  # 2 × normal survival function
     return MannWhitney(u1, z, p, n1, n2)
+
+
+@dataclass(frozen=True)
+class StratifiedRankSum:
+    """Van Elteren's stratified rank-sum test: B against A, ranked within each stratum."""
+
+    t: float  # Σ over strata of (rank sum of B in the stratum) / (n_s + 1)
+    expected: float  # E[t] when A and B have the same distribution in every stratum
+    variance: float  # Var[t] under that hypothesis, with the tie correction; 0 when every stratum is all ties
+    z: float  # continuity-corrected, signed: > 0 when B tends to be larger; 0 when |t − E| is within the correction
+    p: float  # two-sided, normal approximation
+    strata: int  # strata with values on both sides (the others carry no information)
+    n1: int  # values of A in those strata
+    n2: int  # values of B in those strata
+    method: str = "van Elteren stratified rank-sum, normal approximation, tie + continuity correction, two-sided"
+
+
+def _stratum_moments(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(rank sum of y, its mean, its variance with the tie correction) for one stratum."""
+    a, b = int(x.size), int(y.size)
+    n = a + b
+    both = np.concatenate((x, y))
+    ranks = rankdata(both)
+    _, counts = np.unique(both, return_counts=True)
+    tie_term = float((counts.astype(float) ** 3 - counts).sum())
+    variance = a * b / 12.0 * ((n + 1) - (tie_term / (n * (n - 1)) if n > 1 else 0.0))
+    return float(ranks[a:].sum()), b * (n + 1) / 2.0, max(variance, 0.0)
+
+
+Strata = Iterable[tuple[Iterable[float | int | None], Iterable[float | int | None]]]
+
+
+def van_elteren(strata: Strata) -> StratifiedRankSum:
+    """Two-sided stratified rank-sum test: within each (a, b) stratum the values are ranked together and B's
+    rank sum is weighted by 1 / (n_s + 1) (van Elteren 1960: locally most powerful for a shift of the same size
+    in every stratum). Strata with no value on one side are skipped. The continuity correction is half the
+    smallest weight: with one stratum (or equal-sized ones) exactly the Mann-Whitney correction of 0.5."""
+    t = expected = variance = 0.0
+    used, n1, n2 = 0, 0, 0
+    weights: list[float] = []
+    for a_values, b_values in strata:
+        x, y = clean(a_values), clean(b_values)
+        if x.size == 0 or y.size == 0:
+            continue
+        w = 1.0 / (x.size + y.size + 1)
+        rank_sum, mean, var = _stratum_moments(x, y)
+        t += w * rank_sum
+        expected += w * mean
+        variance += w * w * var
+        weights.append(w)
+        used, n1, n2 = used + 1, n1 + int(x.size), n2 + int(y.size)
+    if used == 0:
+        raise ValueError("the stratified rank-sum test needs a stratum with values on both sides")
+    if variance <= 0:
+        return StratifiedRankSum(t, expected, 0.0, 0.0, 1.0, used, n1, n2)
+    correction = 0.5 * min(weights)
+    excess = max(0.0, abs(t - expected) - correction)
+    z = math.copysign(excess / math.sqrt(variance), t - expected) if excess > 0 else 0.0
+    p = min(1.0, max(0.0, math.erfc(abs(z) / math.sqrt(2.0))))
+    return StratifiedRankSum(t, expected, variance, z, p, used, n1, n2)
+
+
+def van_elteren_floor(strata: Strata) -> float:
+    """The smallest p-value `van_elteren` could give for these values: each stratum's values kept, but the larger
+    ones all B's (or all A's, whichever is more extreme). The permutation variance depends only on the values, not
+    on which side holds them, so this is exact. When it is not below alpha, no outcome with these sample sizes
+    and ties could be significant: "not enough data" is the honest verdict."""
+    ups: list[tuple[list[float], list[float]]] = []
+    downs: list[tuple[list[float], list[float]]] = []
+    for a_values, b_values in strata:
+        x, y = clean(a_values), clean(b_values)
+        ordered = sorted([*x.tolist(), *y.tolist()])
+        a = int(x.size)
+        ups.append((ordered[:a], ordered[a:]))
+        downs.append((ordered[len(ordered) - a :], ordered[: len(ordered) - a]))
+    return min(van_elteren(ups).p, van_elteren(downs).p)
+
+
+def holm(p_values: Iterable[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order: p_(i) × (m − i + 1), made monotone, capped at 1.
+    Rejecting where the adjusted p < alpha keeps the chance of any false alarm in the family ≤ alpha, under any
+    dependence between the tests (latency metrics of one run move together)."""
+    ps = [float(p) for p in p_values]
+    m = len(ps)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: ps[k])):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Iterable[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order: p_(i) × m / i, made monotone from the
+    largest down, capped at 1. When no row truly changed it bounds the chance of any flag by alpha, as Holm does;
+    when many rows changed together (a slower model: ITL, E2E and decode at every level) it keeps them all."""
+    ps = [float(p) for p in p_values]
+    m = len(ps)
+    adjusted = [1.0] * m
+    running = 1.0
+    for rank, i in reversed(list(enumerate(sorted(range(m), key=lambda k: ps[k]), start=1))):
+        running = min(running, m * ps[i] / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted

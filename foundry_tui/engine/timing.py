@@ -24,6 +24,11 @@ class RequestRecord:
     reasoning_text: str = ""
     pieces: int = 0  # answer pieces received (tokens in-process, chunks from a server)
     pieces_exact: bool = True  # every piece was known to be exactly one token
+    first_piece: str = ""  # the first answer piece's text (a server chunk may hold several tokens)
+    # Counted after the stream ended, off the timed path, when no usage came (engine.bench.tokens):
+    counted_tokens: int | None = None  # tokens in the answer text
+    first_piece_tokens: int | None = None  # tokens in the first piece
+    count_source: str | None = None  # "tokenizer" | "server"
     t_end_ns: int = 0
     finish_reason: str | None = None
     prompt_tokens: int | None = None
@@ -36,13 +41,24 @@ class RequestRecord:
 
     @property
     def completion_tokens(self) -> int:
-        """From the backend's usage report when present, else the count of pieces received."""
-        return self.usage_completion_tokens if self.usage_completion_tokens is not None else self.pieces
+        """From the backend's usage report when present, else counted in the text, else the pieces received."""
+        if self.usage_completion_tokens is not None:
+            return self.usage_completion_tokens
+        return self.counted_tokens if self.counted_tokens is not None else self.pieces
+
+    @property
+    def tokens_source(self) -> str:
+        """usage | tokenizer | server | runtime (pieces known to be one token each) | chunks (pieces: an estimate)."""
+        if self.usage_completion_tokens is not None:
+            return "usage"
+        if self.counted_tokens is not None and self.count_source:
+            return self.count_source
+        return "runtime" if self.pieces_exact else "chunks"
 
     @property
     def tokens_estimated(self) -> bool:
-        """True when the count is not from usage and some piece may have held several tokens."""
-        return self.usage_completion_tokens is None and not self.pieces_exact
+        """True when the count is the number of pieces and some piece may have held several tokens."""
+        return self.tokens_source == "chunks"
 
     @property
     def ttft_ms(self) -> float | None:
@@ -60,13 +76,15 @@ class RequestRecord:
 
     @property
     def decode_tps(self) -> float | None:
-        """(completion tokens − 1) / (t_last − t_first): the first token's wait is TTFT, not decoding."""
-        if len(self.token_times_ns) < 2 or self.completion_tokens < 2:
+        """(completion tokens − tokens of the first piece) / (t_last − t_first): the first piece's wait is TTFT,
+        not decoding. The first piece counts as one token unless it was counted (docs/metrics.md)."""
+        first = self.first_piece_tokens if self.first_piece_tokens is not None else 1
+        if len(self.token_times_ns) < 2 or self.completion_tokens - first < 1:
             return None
         span_ns = self.token_times_ns[-1] - self.token_times_ns[0]
         if span_ns <= 0:
             return None
-        return (self.completion_tokens - 1) / (span_ns / 1e9)
+        return (self.completion_tokens - first) / (span_ns / 1e9)
 
     @property
     def itl_ms(self) -> list[float]:
@@ -93,6 +111,8 @@ def measure_stream(
                 thinking.append(event.text)
             else:
                 record.token_times_ns.append(event.t_ns)
+                if not answer:
+                    record.first_piece = event.text
                 answer.append(event.text)
                 record.pieces += 1
                 if event.tokens != 1:

@@ -79,6 +79,7 @@ class BenchRoutes(SessionRoutes):
                 default_max_tokens=settings.max_tokens,
                 temperature=settings.temperature,
                 stall_timeout_s=settings.stall_timeout_s,
+                first_token_timeout_s=settings.first_token_timeout_s,
             )
             runner = app.session.bench(config, on_event=self._bench_event, out_dir=out_dir)
         except FoundryTuiError as exc:

@@ -123,7 +123,7 @@ def test_a_name_is_cut_only_in_its_column_and_the_detail_keeps_it_whole() -> Non
     table = layout(rows, 99)  # room for a 31-cell model column, not for SmolLM2's 40
     (line,) = table.lines[SMOL]
     assert not table.two_line and line.startswith("smollm2-135m-instruct-") and "…" in line
-    assert rows[0].detail.startswith(SMOL + " · 4/4 requests · memory: RSS peak during its run")
+    assert rows[0].detail.startswith(SMOL + " · 4/4 requests ok · memory: RSS peak during its run")
 
 
 @pytest.mark.parametrize("width", [79, 72])
@@ -135,11 +135,12 @@ def test_the_widest_figures_still_fit(width: int) -> None:
 
 
 def test_status_words_are_whole_words() -> None:
-    assert [status_word(s, 3, 8) for s in ("ok", "error", "cancelled", "skipped", "pending", "running")] == [
-        "done", "failed", "cancelled", "skipped", "waiting", "running 3/8",
+    statuses = ("ok", "error", "cancelled", "partial", "skipped", "pending", "running")
+    assert [status_word(s, 3, 8) for s in statuses] == [
+        "done", "failed", "cancelled 3/8", "partial 3/8", "skipped", "waiting", "running 3/8",
     ]  # fmt: skip
     rows = bench_rows(two_model_results(status="cancelled"))
-    assert rows[1].cells[-1] == "cancelled"
+    assert rows[1].cells[-1].startswith("cancelled ")
     assert "cancelled" in layout(rows, 79).lines[TINY][1]
 
 

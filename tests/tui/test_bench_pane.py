@@ -254,10 +254,10 @@ def test_the_detail_line_follows_the_highlighted_model(home: Path, make_app: Mak
             await show_finished_run(pilot, two_model_results(status="error"), home / "runs" / "x")
             table = app.query_one(BenchTable)
             detail = app.query_one("#bench-table-detail", Static)
-            assert static_text(detail).startswith(f"{SMOL} · 4/4 requests · memory: {attribution.IN_PROCESS}")
+            assert static_text(detail).startswith(f"{SMOL} · 4/4 requests ok · memory: {attribution.IN_PROCESS}")
             table.options.focus()
             await pilot.press("down")
-            assert table.highlighted_key == TINY and static_text(detail).startswith(f"{TINY} · 4/4 requests")
+            assert table.highlighted_key == TINY and static_text(detail).startswith(f"{TINY} · ")
             assert table.row_lines(TINY)[1].endswith("failed")  # the status in words
             header = static_text(app.query_one("#bench-table-header", Static))
             assert header == "  TTFT p50  TTFT p95          tok/s  e2e p95  memory    load  status"

@@ -9,16 +9,20 @@ relies on when a config is built in code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from foundry_tui.engine.bench.results import RunSettings
+from foundry_tui.engine.bench.tokens import load_tokenizer
 from foundry_tui.engine.prompts import ModelTags, PromptSpec, default_prompt_file, load_models_file, load_prompt_set
 from foundry_tui.errors import BadInputError
 
 MODES = ("stream", "non-stream")
 MAX_CONCURRENCY = 256
+MAX_WAVES = 100
+MAX_TIMEOUT_S = 86400.0  # a day: longer is a typo, and inf / nan would break the timers
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,11 @@ class BenchConfig:
     non_streamed: bool = False  # also time non-streamed requests (BENCH_STREAM=0), reported separately
     judge: str | None = None
     judge_max_tokens: int = 256
-    request_timeout_s: float | None = None  # whole request; None: only the backend's stall timeout applies
-    stall_timeout_s: float = 60.0
+    request_timeout_s: float | None = None  # whole request; None: only the first-token and stall timeouts apply
+    stall_timeout_s: float = 60.0  # no piece for this long after the previous one → the request failed "stalled"
+    first_token_timeout_s: float = 300.0  # no first piece this long after sending (prefill of a long prompt)
+    min_waves: int = 3  # at concurrency c > 1, at least this many waves of c requests (engine.bench.throughput)
+    tokenizer: str | None = None  # counts answer tokens when a server sends no usage (engine.bench.tokens)
     model_tags: Mapping[str, ModelTags] = field(default_factory=dict)
     prompt_file: str | None = None
     models_file: str | None = None
@@ -57,8 +64,17 @@ class BenchConfig:
             raise BadInputError(f"temperature must be between 0.0 and 2.0, got {self.temperature}")
         if not self.concurrency or any(c < 1 for c in self.concurrency):
             raise BadInputError("concurrency levels must be whole numbers greater than 0")
-        if self.request_timeout_s is not None and self.request_timeout_s <= 0:
-            raise BadInputError("the request timeout must be greater than 0")
+        for name, value in (
+            ("the request timeout", self.request_timeout_s),
+            ("the stall timeout", self.stall_timeout_s),
+            ("the first-token timeout", self.first_token_timeout_s),
+        ):
+            if value is not None and not 0 < value <= MAX_TIMEOUT_S:
+                raise BadInputError(
+                    f"{name} must be greater than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {value:g}"
+                )
+        if not 1 <= self.min_waves <= MAX_WAVES:
+            raise BadInputError(f"waves must be between 1 and {MAX_WAVES}, got {self.min_waves}")
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -85,6 +101,9 @@ class BenchConfig:
             judge=self.judge,
             request_timeout_s=self.request_timeout_s,
             stall_timeout_s=self.stall_timeout_s,
+            first_token_timeout_s=self.first_token_timeout_s,
+            min_waves=self.min_waves,
+            tokenizer=self.tokenizer,
             prompt_file=self.prompt_file,
             models_file=self.models_file,
             sample_interval_s=self.sample_interval_s,
@@ -132,11 +151,22 @@ def _whole(value: int | str, label: str) -> int:
 
 def _number(value: float | str, label: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        raise BadInputError(f"{label} must be a number, got {value!r}") from None
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise BadInputError(f"{label} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise BadInputError(f"{label} must be a finite number, got {value!r}")
+    return number
+
+
+def _seconds(value: float | str, label: str) -> float:
+    number = _number(value, label)
+    if not 0 < number <= MAX_TIMEOUT_S:
+        raise BadInputError(f"{label} must be greater than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {number:g}")
+    return number
 
 
 def _blank(value: object) -> bool:
@@ -157,7 +187,10 @@ def build_config(
     non_streamed: bool = False,
     judge: str | None = None,
     request_timeout_s: float | str | None = None,
-    stall_timeout_s: float = 60.0,
+    stall_timeout_s: float | str = 60.0,
+    first_token_timeout_s: float | str = 300.0,
+    waves: int | str = 3,
+    tokenizer: str | Path | None = None,
     models_file: str | Path | None = None,
     require_models: bool = True,
     labels: Mapping[str, str] | None = None,
@@ -195,9 +228,13 @@ def build_config(
         raise BadInputError(f"{label('temperature')} must be between 0.0 and 2.0, got {temp:g}")
     timeout: float | None = None
     if request_timeout_s is not None and not _blank(request_timeout_s):
-        timeout = _number(request_timeout_s, label("request_timeout_s"))
-        if timeout <= 0:
-            raise BadInputError(f"{label('request_timeout_s')} must be greater than 0, got {timeout:g}")
+        timeout = _seconds(request_timeout_s, label("request_timeout_s"))
+    waves_n = _whole(waves, label("waves"))
+    if not 1 <= waves_n <= MAX_WAVES:
+        raise BadInputError(f"{label('waves')} must be between 1 and {MAX_WAVES}, got {waves_n}")
+    tokenizer_path = None if tokenizer is None or _blank(tokenizer) else str(tokenizer)
+    if tokenizer_path is not None:
+        load_tokenizer(tokenizer_path)  # a bad path is bad input now, not after the first model
     config = BenchConfig(
         models=names,
         prompts=prompts,
@@ -211,7 +248,10 @@ def build_config(
         non_streamed=non_streamed,
         judge=None if _blank(judge) else judge,
         request_timeout_s=timeout,
-        stall_timeout_s=stall_timeout_s,
+        stall_timeout_s=_seconds(stall_timeout_s, label("stall_timeout_s")),
+        first_token_timeout_s=_seconds(first_token_timeout_s, label("first_token_timeout_s")),
+        min_waves=waves_n,
+        tokenizer=tokenizer_path,
         model_tags=tags,
         prompt_file=str(path),
         models_file=None if models_file is None or _blank(models_file) else str(models_file),

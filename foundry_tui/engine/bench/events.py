@@ -45,6 +45,7 @@ class LevelStarted:
     model: str
     concurrency: int
     mode: str
+    planned: int = 0  # measured requests at this level (more than prompts × rounds when waves need it)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class RequestFinished:
 @dataclass(frozen=True)
 class ModelFinished:
     model: str
-    status: str  # ok | error | cancelled | skipped
+    status: str  # ok | partial | error | cancelled | skipped
     error: str | None
     model_memory_mb: float | None = None  # the model's own over its whole run (engine.bench.memory)
     model_memory_note: str | None = None

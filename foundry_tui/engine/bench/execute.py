@@ -12,9 +12,11 @@ import threading
 
 from foundry_tui.backends.base import Backend, ChatMessage, ChatOptions, ChatStream, SupportsCompletion
 from foundry_tui.engine.bench.results import RequestResult
+from foundry_tui.engine.bench.tokens import TokenCounter
 from foundry_tui.engine.chat import with_system
 from foundry_tui.engine.prompts import PromptSpec
 from foundry_tui.engine.quality import AnswerQuality
+from foundry_tui.engine.stream_watch import shared_watch
 from foundry_tui.engine.timing import RequestRecord, measure_stream
 from foundry_tui.errors import FoundryTuiError
 
@@ -35,9 +37,13 @@ class RequestExecutor:
         self._lock = threading.Lock()
         self._inflight: set[ChatStream] = set()
         self._cancelled = threading.Event()
+        self.cancel_reason = "stop"
+        self._watch = shared_watch()  # its thread starts now, not while a timed request goes out
 
-    def cancel_all(self) -> None:
-        """From any thread: cancel the streams in flight, and every stream opened from now on."""
+    def cancel_all(self, reason: str = "stop") -> None:
+        """From any thread: cancel the streams in flight, and every stream opened from now on. `reason` (SIGINT,
+        SIGTERM, stop) is what their records say."""
+        self.cancel_reason = reason
         self._cancelled.set()
         with self._lock:
             streams = list(self._inflight)
@@ -49,9 +55,11 @@ class RequestExecutor:
         """One request in `mode` ("stream" / "non-stream"); a backend bug becomes an error record, not an
         exception (it fails this model, not the runner)."""
         try:
-            if mode == "stream":
-                return self.stream(model_id, messages, options)
-            return self.complete(model_id, messages, options)
+            record = self.stream(model_id, messages, options) if mode == "stream" else self.complete(
+                model_id, messages, options)  # fmt: skip
+            if record.status == "cancelled" and not record.error:
+                record.error = f"the benchmark was stopped ({self.cancel_reason}) before this request finished"
+            return record
         except Exception as exc:
             record = RequestRecord(model=model_id, status="error", error=f"{type(exc).__name__}: {exc}")
             record.error_kind = "internal"
@@ -68,7 +76,9 @@ class RequestExecutor:
 
     def stream(self, model_id: str, messages: list[ChatMessage], options: ChatOptions) -> RequestRecord:
         try:
-            stream = self.backend.stream_chat(model_id, messages, options)
+            # The watch fails a stream with no first piece within the first-token timeout, or no piece within the
+            # stall timeout after the previous one (engine.stream_watch).
+            stream = self._watch.watch(self.backend.stream_chat(model_id, messages, options), options)
         except FoundryTuiError as exc:
             return RequestRecord(
                 model=model_id, status="error", error=str(exc), error_kind=getattr(exc, "kind", "input")
@@ -125,6 +135,23 @@ class RequestExecutor:
         return record
 
 
+def count_tokens(record: RequestRecord, counter: TokenCounter | None) -> str | None:
+    """When no usage came and the pieces may hold several tokens each, count the answer's tokens (and the first
+    piece's) with `counter`, after the stream ended. Returns why counting failed (one line), else None."""
+    if counter is None or record.usage_completion_tokens is not None or record.status != "ok":
+        return None
+    if record.pieces_exact and record.token_times_ns:
+        return None  # in-process: every piece is one token already
+    try:
+        record.counted_tokens = counter.count(record.text)
+        record.first_piece_tokens = counter.count(record.first_piece) if record.first_piece else None
+    except FoundryTuiError as exc:
+        record.counted_tokens = record.first_piece_tokens = None
+        return f"counting tokens with {counter.label} failed: {exc}"
+    record.count_source = counter.source
+    return None
+
+
 def request_result(
     record: RequestRecord,
     *,
@@ -136,11 +163,16 @@ def request_result(
     mode: str,
     t0_ns: int,
     energy_j: tuple[float | None, float | None] = (None, None),
+    cold: bool = False,
+    slot: int | None = None,
+    session: int = 0,
+    t_offset_s: float = 0.0,
 ) -> RequestResult:
-    """The results.json view of one timed request (`round_index` 0-based; energy: GPU and CPU joules)."""
+    """The results.json view of one timed request (`round_index` 0-based; energy: GPU and CPU joules;
+    `t_offset_s`: where this process's clock starts on the run's, for a resumed run)."""
     non_stream = mode != "stream"
     tokens: int | None = record.completion_tokens
-    if non_stream and record.usage_completion_tokens is None:
+    if non_stream and record.usage_completion_tokens is None and record.counted_tokens is None:
         tokens = None  # no usage and no pieces to count: unknown, not 0
     e2e = record.e2e_ms
     gpu_j, cpu_j = energy_j
@@ -151,7 +183,7 @@ def request_result(
         round=round_index + 1,
         concurrency=concurrency,
         mode=mode,
-        t_start_s=(record.t_sent_ns - t0_ns) / 1e9 if record.t_sent_ns else None,
+        t_start_s=t_offset_s + (record.t_sent_ns - t0_ns) / 1e9 if record.t_sent_ns else None,
         ttft_ms=None if non_stream else record.ttft_ms,
         e2e_ms=e2e,
         decode_tps=None if non_stream else record.decode_tps,
@@ -160,6 +192,11 @@ def request_result(
         prompt_tokens=record.prompt_tokens,
         completion_tokens=tokens,
         tokens_estimated=record.tokens_estimated if tokens is not None else False,
+        tokens_source=record.tokens_source if tokens is not None else None,
+        chunks=None if non_stream else record.pieces,
+        cold=cold,
+        slot=slot,
+        session=session,
         finish_reason=record.finish_reason,
         status=record.status,
         error=record.error,

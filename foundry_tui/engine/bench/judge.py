@@ -39,6 +39,7 @@ def run_judge(
     can_load: bool,
     max_tokens: int = 256,
     stall_timeout_s: float = 60.0,
+    first_token_timeout_s: float = 300.0,
 ) -> None:
     """Judge with `state.model`; progress and the outcome go into `state` (under `lock`, which also guards
     `requests`)."""
@@ -62,7 +63,12 @@ def run_judge(
         for request in requests:
             if request.ok:
                 answers.setdefault((request.model, request.prompt_index, request.text), []).append(request)
-    options = ChatOptions(max_tokens=max_tokens, temperature=0.0, stall_timeout_s=stall_timeout_s)
+    options = ChatOptions(
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stall_timeout_s=stall_timeout_s,
+        first_token_timeout_s=first_token_timeout_s,
+    )
     try:
         for (model_id, prompt_index, text), same in answers.items():
             if cancelled():

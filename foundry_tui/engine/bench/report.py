@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench.comparison import Comparison
+from foundry_tui.engine.bench.compare_table import COMPARE_HEADERS, comparison_notes, comparison_rows
 from foundry_tui.engine.bench.results import BenchResults, RequestResult
 from foundry_tui.engine.bench.summaries import build_summaries
-from foundry_tui.engine.quality import QualitySummary
+from foundry_tui.engine.bench.tables import (
+    SUMMARY_HEADERS,
+    estimated,
+    level_status_text,
+    model_status_text,
+    summary_rows,
+)
 from foundry_tui.errors import BadInputError
 from foundry_tui.files import write_atomic
 from foundry_tui.text import escape_controls
@@ -98,6 +104,11 @@ CSV_COLUMNS = (
     "manual",
     "error",
     "model_memory_mb",  # the request's model's own memory (engine.bench.memory); added after "error"
+    "tokens_source",  # added later still: new columns go at the end, so column positions never move
+    "chunks",
+    "cold",
+    "slot",
+    "session",
 )
 
 
@@ -107,7 +118,8 @@ def _csv_row(r: RequestResult, model_memory_mb: float | None) -> list[object]:
     return [r.model, r.concurrency, r.mode, r.prompt_index, r.round, r.status, r.ttft_ms, r.e2e_ms, r.decode_tps,
             r.e2e_tps, sum(itl) / len(itl) if itl else None, max(itl) if itl else None, r.prompt_tokens,
             r.completion_tokens, r.tokens_estimated, r.finish_reason, r.gpu_energy_j, r.cpu_energy_j, q.rubric,
-            q.judge, q.manual, r.error, model_memory_mb]  # fmt: skip
+            q.judge, q.manual, r.error, model_memory_mb, r.tokens_source, r.chunks, r.cold, r.slot,
+            r.session]  # fmt: skip
 
 
 def results_csv_text(results: BenchResults) -> str:
@@ -179,114 +191,6 @@ def set_annotation(
     return results
 
 
-# -- tables --------------------------------------------------------------------------------------------------
-
-
-def quality_text(quality: QualitySummary) -> str:
-    parts = []
-    if quality.rubric_mean is not None:
-        parts.append(units.percent(quality.rubric_mean * 100))
-    if quality.judge_mean is not None:
-        parts.append(f"judge {metrics.JUDGE.fmt(quality.judge_mean)}")
-    if quality.manual_mean is not None:
-        parts.append(f"manual {metrics.JUDGE.fmt(quality.manual_mean)}")
-    return " · ".join(parts) or MISSING
-
-
-def tokens_text(mean: float | None, estimated: bool) -> str:
-    """A mean token count with one decimal; `~` when the count is estimated (docs/metrics.md)."""
-    return MISSING if mean is None else ("~" if estimated else "") + units.number(mean, 1)
-
-
-SUMMARY_HEADERS = (
-    "MODEL",
-    "STATUS",
-    "LATENCY AVG",
-    "LATENCY P95",
-    "TTFT P50",
-    "TOK/S",
-    "TOKENS",
-    "MEMORY",  # the model's own (engine.bench.memory), never this process's RSS
-    "LOAD",
-    "QUALITY",
-    "DISK",
-    "LICENSE",
-)
-
-
-def summary_rows(results: BenchResults) -> list[list[str]]:
-    """One row per model: its first concurrency level, streamed (latency = e2e; tok/s = mean decode rate)."""
-    first_level = (results.settings.concurrency or [1])[0]
-    return [
-        [
-            s.model,
-            s.status,
-            metrics.E2E.fmt(s.e2e_ms.mean),
-            metrics.E2E.fmt(s.e2e_ms.p95),
-            metrics.TTFT.fmt(s.ttft_ms.p50),
-            metrics.DECODE.fmt(s.decode_tps.mean),
-            tokens_text(s.completion_tokens.mean, s.tokens_estimated),
-            metrics.MODEL_MEMORY.fmt(s.model_memory_mb),
-            metrics.LOAD_TIME.fmt(s.load_s),
-            quality_text(s.quality),
-            units.size(s.size_mb),
-            s.license or MISSING,
-        ]
-        for s in results.summaries
-        if s.concurrency == first_level and s.mode == "stream"
-    ]
-
-
-THROUGHPUT_HEADERS = ("MODEL", "MODE", "CONCURRENCY", "REQ/S", "OUTPUT TOK/S", "E2E P95", "OK", "FAILED")
-
-
-def throughput_rows(results: BenchResults) -> list[list[str]]:
-    return [
-        [
-            s.model,
-            s.mode,
-            str(s.concurrency),
-            metrics.REQUEST_THROUGHPUT.fmt(s.request_throughput_rps),
-            metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps),
-            metrics.E2E.fmt(s.e2e_ms.p95),
-            str(s.n_ok),
-            str(s.n_failed),
-        ]
-        for s in results.summaries
-    ]
-
-
-COMPARE_HEADERS = ("MODEL", "CONC", "MODE", "METRIC", "BASELINE P50", "NEW P50", "CHANGE", "VERDICT")
-
-
-def change_text(pct: float | None) -> str:
-    """A relative change: `+8.0%`, `−25.5%`."""
-    if pct is None:
-        return MISSING
-    return f"{'+' if pct >= 0 else units.MINUS}{abs(pct):.1f}%"
-
-
-def comparison_rows(comparison: Comparison) -> list[list[str]]:
-    rows = []
-    for row in comparison.rows:
-        metric = metrics.REGISTRY.get(row.metric)
-        a, b = (metric.fmt(row.a_median), metric.fmt(row.b_median)) if metric else (
-            units.number(row.a_median, 2), units.number(row.b_median, 2))  # fmt: skip
-        rows.append(
-            [
-                row.model,
-                str(row.concurrency),
-                row.mode,
-                row.metric,
-                a,
-                b,
-                change_text(row.change_pct),
-                row.verdict,
-            ]
-        )
-    return rows
-
-
 # -- Markdown ------------------------------------------------------------------------------------------------
 
 
@@ -317,7 +221,12 @@ def _header_lines(results: BenchResults) -> list[str]:
     ram = machine.get("ram_total_mb")
     lines = ["# Benchmark report", ""]
     if results.partial:
-        lines += ["**Partial results**: the run was stopped or is still going; only what was measured is here.", ""]
+        why = f" ({results.stopped_by})" if results.stopped_by else ""
+        lines += [
+            f"**Partial results**: the run was stopped{why} or is still going; only what was measured is here. "
+            "`foundry-tui bench --resume DIR` finishes it.",
+            "",
+        ]
     lines += [
         f"- started {results.started_at or MISSING}, finished {results.finished_at or MISSING}",
         f"- machine: {_md_cell(machine.get('cpu', MISSING))}, {machine.get('logical_cpus', MISSING)} logical CPUs, "
@@ -331,13 +240,15 @@ def _header_lines(results: BenchResults) -> list[str]:
         f"modes {settings.modes}, {len(results.prompts)} prompts"
         f"{' from ' + _md_cell(settings.prompt_file) if settings.prompt_file else ''}",
         "",
-        "Definitions: docs/metrics.md (latency = e2e; tok/s = mean decode rate, first token excluded).",
+        "Definitions: docs/metrics.md (latency = e2e; tok/s = mean decode rate, first piece excluded; `~`: from an "
+        "estimated token count; steady: over the window in which every stream was busy).",
     ]
     return lines
 
 
-LEVEL_HEADERS = ("MODEL", "MODE", "CONC", "TTFT P50", "TTFT P95", "ITL P50", "ITL P99", "E2E P50", "E2E P95",
-                 "E2E P99", "DECODE MEAN", "REQ/S", "OUT TOK/S", "N")  # fmt: skip
+LEVEL_HEADERS = ("MODEL", "MODE", "CONC", "STATUS", "TTFT P50", "TTFT P95", "TTFT COLD", "ITL P50", "ITL P99",
+                 "E2E P50", "E2E P95", "E2E P99", "DECODE MEAN", "REQ/S", "OUT TOK/S", "STEADY REQ/S",
+                 "STEADY TOK/S", "TOKENS FROM")  # fmt: skip
 # The model's own memory and how it was counted, then this process's raw RSS figures (the client's, with an
 # endpoint) and the endpoint's server process.
 MEMORY_HEADERS = ("MODEL", "MODEL MEMORY", "HOW", "PROCESS RSS BEFORE LOAD", "AFTER LOAD", "PEAK", "AFTER UNLOAD",
@@ -351,17 +262,21 @@ def _level_rows(results: BenchResults) -> list[list[object]]:
             s.model,
             s.mode,
             s.concurrency,
+            level_status_text(s),
             ttft.fmt(s.ttft_ms.p50),
             ttft.fmt(s.ttft_ms.p95),
+            ttft.fmt(s.ttft_cold_ms),
             itl.fmt(s.itl_ms.p50),
             itl.fmt(s.itl_ms.p99),
             e2e.fmt(s.e2e_ms.p50),
             e2e.fmt(s.e2e_ms.p95),
             e2e.fmt(s.e2e_ms.p99),
-            metrics.DECODE.fmt(s.decode_tps.mean),
+            estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
             metrics.REQUEST_THROUGHPUT.fmt(s.request_throughput_rps),
-            metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps),
-            s.n_ok,
+            estimated(metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps), s.tokens_estimated),
+            metrics.REQUEST_THROUGHPUT.fmt(s.steady_request_throughput_rps),
+            estimated(metrics.OUTPUT_THROUGHPUT.fmt(s.steady_output_throughput_tps), s.tokens_estimated),
+            s.tokens_source or MISSING,
         ]
         for s in results.summaries
     ]
@@ -402,7 +317,10 @@ def markdown_report(results: BenchResults) -> str:
     failures = [m for m in results.models if m.status != "ok"]
     if failures:
         lines += ["", "## Failures", ""]
-        lines += [f"- `{_md_cell(m.model)}`: {m.status}: {_md_cell(m.error or MISSING)}" for m in failures]
+        lines += [
+            f"- `{_md_cell(m.model)}`: {_md_cell(model_status_text(results, m.model))}: {_md_cell(m.error or MISSING)}"
+            for m in failures
+        ]
     judge = results.judge
     if judge is not None:
         lines += [
@@ -414,7 +332,9 @@ def markdown_report(results: BenchResults) -> str:
         ]
     comparison = results.comparison
     if comparison is not None:
-        baseline = f"Baseline: {_md_cell(comparison.baseline or MISSING)}. {_md_cell(comparison.method)}"
+        *warnings, method = comparison_notes(comparison)
+        baseline = f"Baseline: {_md_cell(comparison.baseline or MISSING)}. {_md_cell(method)}"
         lines += ["", "## Against the baseline", "", baseline, ""]
+        lines += [f"- **{_md_cell(w)}**" for w in warnings] + ([""] if warnings else [])
         lines += _md_table(COMPARE_HEADERS, comparison_rows(comparison))
     return "\n".join(lines) + "\n"

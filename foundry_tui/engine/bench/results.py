@@ -334,10 +334,11 @@ class BenchResults(Record):
     models: list[ModelResult] = field(default_factory=list)
     requests: list[RequestResult] = field(default_factory=list)
     judge: JudgeState | None = None
-    sessions: list[RunSession] = field(default_factory=list)
-    stopped_by: str | None = None  # why a partial run ended early: SIGINT | SIGTERM | stop (the TUI's) | None
     summaries: list[Summary] = field(default_factory=list)
     comparison: Comparison | None = None  # only with a baseline: the key is left out otherwise
+    # added later: new keys go last, so a file's key order never changes
+    sessions: list[RunSession] = field(default_factory=list)
+    stopped_by: str | None = None  # why a partial run ended early: SIGINT | SIGTERM | stop (the TUI's) | None
 
     def model(self, name: str) -> ModelResult | None:
         return next((m for m in self.models if m.model == name), None)

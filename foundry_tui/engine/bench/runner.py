@@ -21,12 +21,11 @@ import copy
 import datetime as dt
 import threading
 import time
-from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from foundry_tui.backends.base import Backend, BackendInfo, ChatOptions
+from foundry_tui.backends.base import Backend, BackendInfo
 from foundry_tui.engine import environment
 from foundry_tui.engine.bench.compare import compare_results
 from foundry_tui.engine.bench.comparison import Comparison
@@ -44,7 +43,8 @@ from foundry_tui.engine.bench.events import (
     RequestFinished,
     ResultsWritten,
 )
-from foundry_tui.engine.bench.execute import RequestExecutor, chat_messages, request_result
+from foundry_tui.engine.bench.execute import RequestExecutor
+from foundry_tui.engine.bench.journal import JournalWriter
 from foundry_tui.engine.bench.judge import run_judge
 from foundry_tui.engine.bench.memory import Placement, placement
 from foundry_tui.engine.bench.model_run import MemoryTimeline, ModelRun, resolve_targets
@@ -56,13 +56,17 @@ from foundry_tui.engine.bench.results import (
     JudgeState,
     LevelResult,
     RequestResult,
+    RunSession,
 )
-from foundry_tui.engine.bench.summaries import build_summaries
+from foundry_tui.engine.bench.resume import Resume
+from foundry_tui.engine.bench.sending import Clock, Sender
+from foundry_tui.engine.bench.summaries import build_summaries, level_status
+from foundry_tui.engine.bench.throughput import planned_requests
+from foundry_tui.engine.bench.token_counting import CounterFor, TokenCounting
 from foundry_tui.engine.energy import EnergyMeter, EnergyReading, energy_delta
 from foundry_tui.engine.lifecycle import ModelLifecycle
 from foundry_tui.engine.monitor import MemorySampler
 from foundry_tui.errors import FoundryTuiError
-from foundry_tui.text import safe_line
 
 # -- the runner ----------------------------------------------------------------------------------------------
 
@@ -81,10 +85,15 @@ class BenchRunner:
         out_dir: Path | None = None,
         baseline: BenchResults | None = None,
         baseline_label: str = "baseline",
+        token_counter: CounterFor | None = None,
+        resume_from: BenchResults | None = None,
     ) -> None:
         """`lifecycle`: the app's, so the benchmark's loads share its bookkeeping (its sampler is then the
-        default `sampler`); without one the runner makes its own. `out_dir`: write the three files there.
-        `baseline`: when the run completes, its results carry a `comparison` against it."""
+        default `sampler`); without one the runner makes its own. `out_dir`: write the three files and the
+        journal there. `baseline`: when the run completes, its results carry a `comparison` against it.
+        `token_counter`: model id → what counts answer tokens when the backend sends no usage (None: nothing).
+        `resume_from`: an interrupted run of the same config (from its journal): its finished requests are kept
+        and only the missing ones run (engine.bench.resume)."""
         config.validate()
         self.backend = backend
         self.config = config
@@ -119,6 +128,14 @@ class BenchRunner:
         self._planned = 0
         self._info: BackendInfo | None = None
         self._place: Placement = "in-process"  # where the models live (engine.bench.memory), set when run() starts
+        self._counting = TokenCounting(token_counter)
+        self._sender = Sender(config, self._executor, self._counting, cancel=self._cancel, lock=self._lock,
+                              read_energy=self._read_energy, on_request=self._on_request)  # fmt: skip
+        self._stopped_by: str | None = None
+        self._resume = Resume(resume_from)
+        self._session = self._resume.session_index
+        self._sessions = self._resume.sessions()
+        self._journal: JournalWriter | None = None
         self.error: BaseException | None = None  # an unexpected exception that ended run() early
         self.write_error: str | None = None  # why the latest write of the files failed (one line); None: it worked
 
@@ -141,10 +158,14 @@ class BenchRunner:
         """True when the run has finished (files written, BenchFinished delivered)."""
         return self._done.wait(timeout)
 
-    def stop(self) -> None:
-        """Cancel from any thread: no new requests start, in-flight streams are cancelled."""
+    def stop(self, reason: str = "stop") -> None:
+        """Cancel from any thread: no new requests start, in-flight streams are cancelled. `reason` is recorded
+        as the results' `stopped_by` (SIGINT, SIGTERM, stop)."""
+        with self._lock:
+            if self._stopped_by is None:
+                self._stopped_by = reason
         self._cancel.set()
-        self._executor.cancel_all()
+        self._executor.cancel_all(reason)
 
     @property
     def t0_ns(self) -> int:
@@ -166,7 +187,7 @@ class BenchRunner:
         with self._lock:
             results = BenchResults(
                 partial=self._cancel.is_set() or not self._completed,
-                started_at=self._started_at,
+                started_at=self._resume.started_at or self._started_at,
                 finished_at=self._finished_at,
                 environment=copy.deepcopy(self._environment),
                 settings=self.config.settings(),
@@ -174,10 +195,23 @@ class BenchRunner:
                 models=[model.snapshot(self.sampler.server.label) for model in self._models],
                 requests=[request.copy() for request in self._requests],
                 judge=replace(self._judge) if self._judge is not None else None,
+                sessions=[replace(session) for session in self._sessions],
+                stopped_by=self._stopped_by,
                 comparison=self._comparison,
             )
         results.summaries = build_summaries(results)
         return results
+
+    def _open_journal(self, session: RunSession) -> None:
+        """Every finished request goes to <out_dir>/journal.jsonl as it ends (engine.bench.journal), so a crash
+        loses only the requests in flight and `bench --resume` can finish the run."""
+        if self.out_dir is None:
+            return
+        # A new run starts its own journal; a resumed one continues the interrupted run's.
+        self._journal = JournalWriter.open(self.out_dir, fresh=not self._resume.active)
+        if not self._resume.active:
+            self._journal.run(self.snapshot())
+        self._journal.session(self._session, session)
 
     def _write(self, results: BenchResults, *, final: bool) -> None:
         out_dir = self.out_dir
@@ -188,6 +222,8 @@ class BenchRunner:
             write_results(out_dir, results)
         except OSError as exc:
             error = f"cannot write the results to {out_dir}: {exc.strerror or exc}"
+        if error is None and self._journal is not None and self._journal.error:
+            error = self._journal.error
         self.write_error = error
         self._emit(ResultsWritten(out_dir, results.partial, final, error))
 
@@ -198,6 +234,11 @@ class BenchRunner:
         self._t0_ns = time.perf_counter_ns()
         self._t0_mono = time.monotonic()
         self._started_at = _now_iso()
+        self._sender.clock = Clock(self._t0_ns, self._session, self._resume.t_offset_s)
+        session = RunSession(started_at=self._started_at, t_offset_s=self._resume.t_offset_s)
+        with self._lock:
+            self._sessions.append(session)
+        self._open_journal(session)
         try:
             if self._own_sampler:
                 self.sampler.start()
@@ -206,7 +247,12 @@ class BenchRunner:
             self._run_all(self._energy)
             self._completed = not self._cancel.is_set()
         finally:
-            self._finished_at = _now_iso()
+            self._finished_at = session.finished_at = _now_iso()
+            session.ended = "completed" if self._completed else (self._stopped_by or "stop")
+            if self._journal is not None:
+                self._journal.end(self._session, session.ended, session.finished_at)
+                self._journal.close()
+            self._counting.close()
             if self._own_sampler:
                 self.sampler.stop()
             if self._own_energy and self._energy is not None:
@@ -241,12 +287,17 @@ class BenchRunner:
             env["energy"] = energy.states()
             with self._lock:
                 self._environment = env
-        models = resolve_targets(self.backend, self.config)
+        models = self._resume.merge_models(resolve_targets(self.backend, self.config))
         with self._lock:
             self._models = models
-        per_model = len(self.config.concurrency) * len(self.config.modes) * self.config.rounds
+            self._requests = self._resume.requests()
+            self._measured_done = len(self._requests)
+        prompts, rounds, waves = len(self.config.prompts), self.config.rounds, self.config.min_waves
+        per_model = len(self.config.modes) * sum(
+            planned_requests(prompts, rounds, c, waves) for c in self.config.concurrency
+        )
         runnable = sum(1 for m in models if m.result.status == "pending")
-        self._planned = per_model * len(self.config.prompts) * runnable
+        self._planned = per_model * runnable + self._measured_done
         self._emit(BenchStarted(tuple(m.model for m in models), self._planned))
         for index, model in enumerate(models):
             if self._cancel.is_set():
@@ -256,7 +307,10 @@ class BenchRunner:
             self._emit(ModelStarted(model.model, index, len(models)))
             if model.result.status == "pending":
                 self._run_model(model)
-            memory = model.snapshot(self.sampler.server.label).memory
+            snapshot = model.snapshot(self.sampler.server.label)
+            if self._journal is not None and self._resume.ran(model):
+                self._journal.model(snapshot)
+            memory = snapshot.memory
             self._emit(ModelFinished(model.model, model.result.status, model.error, memory.model_memory_mb,
                                      memory.model_memory_note))  # fmt: skip
             self._write(self.snapshot(), final=False)
@@ -291,10 +345,26 @@ class BenchRunner:
         finally:
             unload_model(model, self._lifecycle)
             timeline.stop()
-            if self._cancel.is_set() and model.error is None:
-                model.result.status = "cancelled"
-            else:
-                model.result.status = "error" if model.error is not None else "ok"
+            with self._lock:
+                model.result.status = self._model_status(model)
+
+    def _model_status(self, model: ModelRun) -> str:
+        """ok: every level ran every request ok; partial: some requests ok, not all; error: none ok; cancelled:
+        stopped before it finished (the counts are in its summaries)."""
+        if self._cancel.is_set() and model.error is None:
+            return "cancelled"
+        rows = [r for r in self._requests if r.model == model.model]
+        levels = model.result.levels
+        statuses = [
+            level_status(
+                lv.status, lv.planned, [r for r in rows if (r.concurrency, r.mode) == (lv.concurrency, lv.mode)]
+            )
+            for lv in levels
+        ]
+        complete = len(levels) == len(self.config.concurrency) * len(self.config.modes)
+        if model.error is None and complete and all(x == "ok" for x in statuses):
+            return "ok"
+        return "partial" if any(r.ok for r in rows) else "error"
 
     def _load(self, model: ModelRun, timeline: MemoryTimeline) -> bool:
         """False when the load failed (the model is failed then)."""
@@ -302,6 +372,8 @@ class BenchRunner:
         if model.error is not None:
             return False
         timeline.add(self.sampler.sample_now())  # the model's memory right after its load
+        if self._journal is not None:  # its load and memory survive a crash in its first request
+            self._journal.model(model.snapshot(self.sampler.server.label))
         memory = model.result.memory
         before, after = memory.rss_before_load_mb or 0.0, memory.rss_after_load_mb or 0.0
         attributed = model.snapshot(self.sampler.server.label).memory
@@ -335,18 +407,24 @@ class BenchRunner:
     # -- one concurrency level -----------------------------------------------------------------------------
 
     def _run_level(self, model: ModelRun, concurrency: int, mode: str) -> None:
-        level = LevelResult(concurrency=concurrency, mode=mode)
+        prompts = len(self.config.prompts)
+        planned = planned_requests(prompts, self.config.rounds, concurrency, self.config.min_waves)
+        level = LevelResult(concurrency=concurrency, mode=mode, planned=planned)
         with self._lock:
             model.result.levels.append(level)
-        self._emit(LevelStarted(model.model, concurrency, mode))
-        prompts = range(len(self.config.prompts))
-        warm = [(p, r) for r in range(self.config.warmup) for p in prompts]
-        jobs = [(p, r) for r in range(self.config.rounds) for p in prompts]
+        # Job j sends prompt j mod P in round j div P: extra waves repeat the prompt set.
+        jobs = [(j % prompts, j // prompts) for j in range(planned)]
+        jobs = [(p, r) for p, r in jobs if not self._resume.done(model.model, concurrency, mode, p, r)]
+        self._emit(LevelStarted(model.model, concurrency, mode, planned))
+        if not jobs:  # every request of this level finished in an earlier session
+            level.status = "ok"
+            return
+        warm = [(p, r) for r in range(self.config.warmup) for p in range(prompts)]
         if warm:
-            self._pool(model, level, warm, warmup=True)
+            self._sender.pool(model, level, warm, warmup=True)
         if level.error is None and not self._cancel.is_set():
             before = self._read_energy()
-            self._pool(model, level, jobs, warmup=False)
+            self._sender.pool(model, level, jobs, warmup=False)
             level.gpu_energy_j, level.cpu_energy_j = energy_delta(before, self._read_energy())
         if level.error is not None:
             level.status = "error"
@@ -354,69 +432,20 @@ class BenchRunner:
             level.status = "cancelled"
         else:
             level.status = "ok"
-
-    def _pool(self, model: ModelRun, level: LevelResult, jobs: list[tuple[int, int]], *, warmup: bool) -> None:
-        """Keep `level.concurrency` requests in flight until the jobs run out, the model fails or we stop."""
-        queue = deque(jobs)
-        queue_lock = threading.Lock()
-
-        def worker() -> None:
-            while not self._cancel.is_set() and level.error is None:
-                with queue_lock:
-                    if not queue:
-                        return
-                    prompt_index, round_index = queue.popleft()
-                self._request(model, level, prompt_index, round_index, warmup=warmup)
-
-        workers = min(level.concurrency, len(jobs))
-        if workers <= 1:
-            worker()
-            return
-        threads = [threading.Thread(target=worker, name=f"bench-worker-{i}", daemon=True) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        if self._journal is not None:
+            self._journal.level(model.model, level)
 
     def _read_energy(self) -> EnergyReading | None:
         return self._energy.read() if self._energy is not None else None
 
-    def _request(
-        self, model: ModelRun, level: LevelResult, prompt_index: int, round_index: int, *, warmup: bool
-    ) -> None:
-        spec = self.config.prompts[prompt_index]
-        messages = chat_messages(spec)  # built before the clock starts
-        options = ChatOptions(
-            max_tokens=self.config.max_tokens_for(spec),
-            temperature=self.config.temperature,
-            stall_timeout_s=self.config.stall_timeout_s,
-        )
-        per_request_energy = level.concurrency == 1 and not warmup
-        before = self._read_energy() if per_request_energy else None
-        record = self._executor.run(model.model, messages, options, level.mode)
-        after = self._read_energy() if per_request_energy else None
-        request = request_result(
-            record,
-            model=model.model,
-            spec=spec,
-            prompt_index=prompt_index,
-            round_index=round_index,
-            concurrency=level.concurrency,
-            mode=level.mode,
-            t0_ns=self._t0_ns,
-            energy_j=energy_delta(before, after),
-        )
-        if record.status == "error":
-            where = f"{'warmup ' if warmup else ''}prompt {prompt_index} round {round_index + 1}"
-            message = f"{where} (concurrency {level.concurrency}, {level.mode}): {record.error or 'request failed'}"
-            with self._lock:
-                if level.error is None:
-                    level.error = safe_line(message, 400)
-                model.fail(level.error, record.error_kind)
+    def _on_request(self, model: ModelRun, request: RequestResult, warmup: bool) -> None:
+        """A request ended (the sender's threads): kept, journaled as it ends, reported."""
         if not warmup:
             with self._lock:
                 self._requests.append(request)
                 self._measured_done += 1
+            if self._journal is not None:
+                self._journal.request(request)
         self._emit(RequestFinished(model.model, request.copy(), warmup, self._measured_done, self._planned))
 
     # -- judge ---------------------------------------------------------------------------------------------
@@ -442,6 +471,7 @@ class BenchRunner:
             can_load=self._management(),
             max_tokens=self.config.judge_max_tokens,
             stall_timeout_s=self.config.stall_timeout_s,
+            first_token_timeout_s=self.config.first_token_timeout_s,
         )
 
 

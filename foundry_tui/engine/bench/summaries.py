@@ -16,6 +16,7 @@ from foundry_tui.engine.bench.results import (
     RequestResult,
     Summary,
 )
+from foundry_tui.engine.bench.throughput import level_duration, steady_state
 from foundry_tui.engine.quality import quality_summary
 
 
@@ -23,10 +24,24 @@ def _per_token(joules: float | None, tokens: float) -> float | None:
     return joules / tokens if joules is not None and tokens else None
 
 
-def _status(model: ModelResult, concurrency: int, mode: str) -> tuple[str, str | None]:
+def level_status(level_status: str, planned: int | None, rows: Sequence[RequestResult]) -> str:
+    """A finished level's status from what its requests did: ok (every planned request ok), partial (some ok),
+    error (none ok), cancelled (stopped before it finished)."""
+    if level_status in ("running", "cancelled"):
+        return level_status
+    ok = sum(1 for r in rows if r.ok)
+    if ok == 0:
+        return "error"
+    if ok < (planned if planned is not None else len(rows)) or ok < len(rows):
+        return "partial"
+    return "ok"
+
+
+def _status(model: ModelResult, concurrency: int, mode: str, rows: Sequence[RequestResult]) -> tuple[str, str | None]:
     level = model.level(concurrency, mode)
     if level is not None:
-        return level.status, level.error or (model.error if level.status == "error" else None)
+        status = level_status(level.status, level.planned, rows)
+        return status, level.error or (model.error if status == "error" else None)
     if model.status in ("pending", "running"):
         return "pending", None
     if model.levels:  # the model failed or was stopped before this level
@@ -34,27 +49,23 @@ def _status(model: ModelResult, concurrency: int, mode: str) -> tuple[str, str |
     return model.status, model.error
 
 
-def _duration(requests: Sequence[RequestResult]) -> float | None:
-    """Last measured request's end − first measured request's send (failed requests count: they took time)."""
-    spans = [
-        (r.t_start_s, r.t_start_s + r.e2e_ms / 1000)
-        for r in requests
-        if r.status in ("ok", "error") and r.e2e_ms is not None and r.t_start_s is not None
-    ]
-    if not spans:
-        return None
-    start = min(s for s, _ in spans)
-    end = max(e for _, e in spans)
-    return end - start if end > start else None
+def _tokens_source(ok: Sequence[RequestResult]) -> str | None:
+    sources = {r.tokens_source for r in ok if r.tokens_source}
+    return sources.pop() if len(sources) == 1 else ("mixed" if sources else None)
 
 
 def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequence[RequestResult]) -> Summary:
     """`rows`: every recorded request of this model, level and mode (failed and cancelled ones are counted, never
     summarized)."""
     ok = [r for r in rows if r.ok]
-    status, error = _status(model, concurrency, mode)
-    duration = _duration(rows)
+    status, error = _status(model, concurrency, mode, rows)
+    # Throughput only for a level whose every request succeeded: failed ones end early and flatter the rate.
+    whole = status == "ok"
+    duration = level_duration(rows)
     tokens = float(sum(r.completion_tokens for r in ok if r.completion_tokens is not None))
+    steady = steady_state(rows, concurrency) if whole else None
+    warm = [r for r in ok if not r.cold]
+    cold = next((r for r in ok if r.cold), None)
     level = model.level(concurrency, mode)
     gpu_j = level.gpu_energy_j if level else None
     cpu_j = level.cpu_energy_j if level else None
@@ -63,6 +74,8 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
     def metric(name: str) -> MetricSummary:
         if name == "itl_ms":
             return MetricSummary.of(gap for r in ok for gap in r.itl_ms)
+        if name == "ttft_ms":  # the cold request's wait is setup, not the steady TTFT: reported on its own
+            return MetricSummary.of(r.ttft_ms for r in warm)
         return MetricSummary.of(r.value(name) for r in ok)
 
     return Summary(
@@ -72,10 +85,13 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
         mode=mode,
         status=status,
         error=error,
+        n_planned=level.planned if level is not None else None,
         n_requests=len(rows),
         n_ok=len(ok),
         n_failed=sum(1 for r in rows if r.status == "error"),
+        n_cancelled=sum(1 for r in rows if r.status == "cancelled"),
         ttft_ms=metric("ttft_ms"),
+        ttft_cold_ms=cold.ttft_ms if cold is not None else None,
         itl_ms=metric("itl_ms"),
         e2e_ms=metric("e2e_ms"),
         decode_tps=metric("decode_tps"),
@@ -83,9 +99,13 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
         prompt_tokens=metric("prompt_tokens"),
         e2e_tps=metric("e2e_tps"),
         tokens_estimated=any(r.tokens_estimated for r in ok),
+        tokens_source=_tokens_source(ok),
         duration_s=duration,
-        request_throughput_rps=len(ok) / duration if duration else None,
-        output_throughput_tps=tokens / duration if duration else None,
+        request_throughput_rps=len(ok) / duration if duration and whole else None,
+        output_throughput_tps=tokens / duration if duration and whole else None,
+        steady_window_s=steady.window_s if steady else None,
+        steady_request_throughput_rps=steady.request_rps if steady else None,
+        steady_output_throughput_tps=steady.output_tps if steady else None,
         load_s=model.load.load_s,
         rss_before_load_mb=memory.rss_before_load_mb,
         rss_after_load_mb=memory.rss_after_load_mb,
@@ -94,6 +114,7 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
         rss_kept_after_unload_mb=memory.rss_kept_after_unload_mb,
         ram_used_peak_mb=memory.ram_used_peak_mb,
         gpu_used_peak_mb=list(memory.gpu_used_peak_mb) if memory.gpu_used_peak_mb is not None else None,
+        server_rss_peak_mb=memory.server_rss_peak_mb,
         model_memory_mb=memory.model_memory_mb,
         model_memory_note=memory.model_memory_note,
         energy=EnergySummary(

@@ -26,6 +26,8 @@ from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchResults, Summary
 from foundry_tui.engine.bench.past_runs import run_roots, short_path
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
+from foundry_tui.engine.bench.tables import estimated, memory_text
+from foundry_tui.engine.bench.throughput import planned_requests
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.text import escape_controls, safe_line
 from foundry_tui.tui.messages import (
@@ -46,7 +48,8 @@ from foundry_tui.tui.widgets.bench_table import BenchRow, BenchTable
 from foundry_tui.tui.widgets.literal import literal
 
 # A model's status in words (results.json keeps the engine's: ok, error, …).
-STATUS_WORDS = {"ok": "done", "error": "failed", "cancelled": "cancelled", "skipped": "skipped", "pending": "waiting"}
+STATUS_WORDS = {"ok": "done", "error": "failed", "cancelled": "cancelled", "skipped": "skipped", "pending": "waiting",
+                "partial": "partial"}  # fmt: skip
 HINT = "✓ = runs ({chosen} preselected) · space toggles · ctrl+r runs"
 
 
@@ -60,18 +63,24 @@ def default_choice(snapshot: ModelsSnapshot) -> tuple[list[str], str]:
 
 
 def status_word(status: str, done: int, planned: int) -> str:
-    if status == "running":
-        return f"running {done}/{planned}"
+    """'running 3/12', 'done', 'partial 9/16': counts whenever not every request went well."""
+    if status in ("running", "partial", "cancelled"):
+        return f"{STATUS_WORDS.get(status, status)} {done}/{planned}"
     return STATUS_WORDS.get(status, status)
 
 
 def bench_rows(results: BenchResults) -> list[BenchRow]:
     """One row per model (its first concurrency level, streamed), every figure through the metric registry."""
     first_level = (results.settings.concurrency or [1])[0]
-    planned = results.settings.rounds * len(results.prompts)
+    settings = results.settings
+    prompts, waves = len(results.prompts), settings.min_waves or 1
+    # Every level and mode of a model: a failure at a later level makes the model partial, not "done".
+    planned = len(settings.modes or ["stream"]) * sum(
+        planned_requests(prompts, settings.rounds, c, waves) for c in settings.concurrency or [1]
+    )
     counts: dict[str, int] = {}
     for request in results.requests:
-        if request.concurrency == first_level and request.mode == "stream":
+        if request.ok:
             counts[request.model] = counts.get(request.model, 0) + 1
     models = {m.model: m for m in results.models}
     rows = []
@@ -84,9 +93,9 @@ def bench_rows(results: BenchResults) -> list[BenchRow]:
         cells = (
             metrics.TTFT.fmt(s.ttft_ms.p50),
             metrics.TTFT.fmt(s.ttft_ms.p95),
-            metrics.DECODE.fmt(s.decode_tps.mean),
+            estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
             metrics.E2E.fmt(s.e2e_ms.p95),
-            metrics.MODEL_MEMORY.fmt(s.model_memory_mb),
+            memory_text(s),
             metrics.LOAD_TIME.fmt(s.load_s),
             status_word(status, done, planned),
         )
@@ -98,7 +107,11 @@ def bench_rows(results: BenchResults) -> list[BenchRow]:
 def _detail(s: Summary, status: str, error: str | None, done: int, planned: int) -> str:
     """The highlighted row in full: its whole name, requests, how its memory was counted, its error."""
     memory = s.model_memory_note or ("not measured yet" if status in ("pending", "running") else "not recorded")
-    parts = [s.model, f"{done}/{planned} requests", f"memory: {memory}"]
+    parts = [s.model, f"{done}/{planned} requests ok", f"memory: {memory}"]
+    if s.tokens_estimated:
+        parts.append("~ tokens estimated: the server sent no usage (bench --tokenizer counts them)")
+    if s.ttft_cold_ms is not None:
+        parts.append(f"cold TTFT {metrics.TTFT.fmt(s.ttft_cold_ms)}")
     if error:
         parts.append(safe_line(error, 200))
     return " · ".join(parts)

@@ -290,7 +290,7 @@ class ChatPane(Pane):
         load = message.result.load
         if load is not None:  # apart from the figures: the load is not in them, and it explains a long TTFT
             transcript.add("stats", cold_start_note(load.load_s))
-        transcript.add("stats", reply_summary(record))
+        transcript.add("stats", reply_summary(record, cold=message.result.first_request and load is None))
         status = ("stopped · " if record.status == "cancelled" else "") + reply_status(message.result)
         self.set_status(fit_parts(status, self.size.width or 80))
 
