@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare two benchmark results.json files, metric by metric")
     compare.add_argument("baseline", metavar="A", help="baseline results.json (or the directory holding it)")
     compare.add_argument("new", metavar="B", help="new results.json (or the directory holding it)")
+    # engine.bench.compare's defaults, written out so that parsing loads no numpy (a test keeps them equal).
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument(
         "--min-effect", type=float, default=5.0, metavar="PCT", help="smallest change in %% a verdict names (default 5)"

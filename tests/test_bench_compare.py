@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from foundry_tui.commands import compare as compare_cmd
-from foundry_tui.commands.compare import add_compare_flags, run_compare
+from foundry_tui.cli import build_parser
+from foundry_tui.commands.compare import run_compare
 from foundry_tui.engine.bench import BenchResults, RequestResult, Summary, load_results
 from foundry_tui.engine.bench import compare as compare_engine
 from foundry_tui.engine.bench.compare import compare_results, settings_differences
@@ -247,9 +247,7 @@ def test_setup_differences_are_warnings() -> None:
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_compare_flags(parser)
-    return parser.parse_args(argv)
+    return build_parser().parse_args(["compare", *argv])  # the real CLI's flags
 
 
 def write(path: Path, results: BenchResults) -> str:
@@ -291,10 +289,11 @@ def test_compare_of_identical_runs_and_warnings_on_stderr(tmp_path: Path, capsys
 
 def test_the_command_defaults_are_the_engine_defaults() -> None:
     args = parse("a", "b")
-    assert (args.alpha, args.min_effect, args.allow_different, args.json) == (0.05, 5.0, False, False)
-    assert (compare_cmd.DEFAULT_ALPHA, compare_cmd.DEFAULT_MIN_EFFECT_PCT) == (
+    assert (args.alpha, args.min_effect, args.allow_different, args.json) == (
         compare_engine.DEFAULT_ALPHA,
         compare_engine.DEFAULT_MIN_EFFECT_PCT,
+        False,
+        False,
     )
 
 

@@ -18,10 +18,6 @@ from foundry_tui.errors import BadInputError
 from foundry_tui.text import safe_line
 
 PROG = "foundry-tui"
-# engine.bench.compare's defaults, written out so that building the parser (cli.py) loads no numpy; a test keeps
-# them equal.
-DEFAULT_ALPHA = 0.05
-DEFAULT_MIN_EFFECT_PCT = 5.0
 
 
 def check_flags(alpha: float, min_effect: float) -> None:

@@ -387,7 +387,8 @@ def _seen(state: JournalState, model: str) -> None:
 
 
 def results_from_journal(state: JournalState) -> BenchResults:
-    """The run as the journal has it: `partial` unless its last session completed, without summaries (the caller builds them: build_summaries).
+    """The run as the journal has it: `partial` unless its last session completed, without summaries (the caller
+    builds them: build_summaries).
 
     Each model is its latest model record with the levels that ended after it; a model without a record is rebuilt
     from its level records and requests with status "running", as is a level seen only in requests: the caller
