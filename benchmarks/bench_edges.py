@@ -22,7 +22,7 @@ from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
 from foundry_tui.devtools.fake_tokenizer import write_fake_tokenizer
 from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, make_tokens
-from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner
+from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, RequestResult
 from foundry_tui.engine.bench.token_counting import CounterFor
 from foundry_tui.engine.bench.tokens import load_tokenizer
 from foundry_tui.engine.prompts import PromptSpec
@@ -77,15 +77,17 @@ def concurrency_tail() -> None:
             runner, results = run(srv, concurrency=(8,), min_waves=waves, warmup=0)
             s = results.summaries[0]
             rows = results.requests
-            starts: dict[int, float] = {}
+            firsts: dict[int, RequestResult] = {}
             ends: dict[int, float] = {}
             for r in rows:
                 assert r.slot is not None and r.t_start_s is not None and r.e2e_ms is not None
-                starts[r.slot] = min(starts.get(r.slot, r.t_start_s), r.t_start_s)
+                if r.slot not in firsts or r.t_start_s < (firsts[r.slot].t_start_s or 0):
+                    firsts[r.slot] = r
                 ends[r.slot] = max(ends.get(r.slot, 0.0), r.t_start_s + r.e2e_ms / 1000)
-            lo = runner.t0_ns + max(starts.values()) * 1e9
+            # The steady window as docs/metrics.md defines it: the last stream's first piece → the first stream's end.
+            lo = runner.t0_ns + max((r.t_start_s or 0) + (r.ttft_ms or 0) / 1000 for r in firsts.values()) * 1e9
             hi = runner.t0_ns + min(ends.values()) * 1e9
-            sent = sum(1 for log in srv.send_log for t in log if lo <= t <= hi)  # one token per event here
+            sent = sum(1 for log in srv.send_log for t in log if lo < t <= hi)  # one token per event here
             truth = sent / ((hi - lo) / 1e9)
             whole, steady = s.output_throughput_tps or 0, s.steady_output_throughput_tps or 0
             row(f"--waves {waves}: {s.n_ok} requests, whole level",

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from foundry_tui import __version__
 from foundry_tui.engine.models import SORTS
-from foundry_tui.errors import BadInputError, FoundryTuiError
+from foundry_tui.errors import BadInputError, FoundryTuiError, Terminated
 
 PROG = "foundry-tui"
 FILTER_HELP = "what the Catalog pane's / takes: words, device:gpu, task:chat, cached, loaded, local"
@@ -191,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:  # `bench` turns SIGTERM into an exception: outside its run loop it ends here
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0  # `foundry-tui models | head` is not an error
     from foundry_tui.commands import is_read_only

@@ -47,3 +47,8 @@ class CancelledError(BackendError):
 def one_line(text: str, limit: int = 400) -> str:
     """A message from a server or the runtime as one printable line (controls escaped, whitespace collapsed)."""
     return safe_line(text, limit)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread by a command that handles it (bench): stops the work as Ctrl-C does;
+    the CLI exits 143."""

@@ -132,11 +132,12 @@ def request(slot: int, start: float, e2e_s: float, tokens: int = 10, **extra: An
 
 
 def test_steady_state_of_twelve_requests_at_concurrency_eight_is_exact() -> None:
-    """The issue's tail: 12 one-second requests on 8 streams. The whole level reads 12 req / 2 s = 6; the
-    steady state, while all 8 were busy, is 8 req/s and 80 tok/s."""
+    """The issue's tail: 12 one-second requests (first piece after 0.1 s) on 8 streams. The whole level reads
+    12 req / 2 s = 6; the steady state, from the last stream's first piece until the first stream is done, is
+    8 req/s and 80 tok/s."""
     rows = [request(slot, 0.0, 1.0) for slot in range(8)] + [request(slot, 1.0, 1.0) for slot in range(4)]
     steady = steady_state(rows, 8)
-    assert steady is not None and steady.window_s == pytest.approx(1.0)
+    assert steady is not None and steady.window_s == pytest.approx(0.9)
     assert steady.request_rps == pytest.approx(8.0) and num(steady.output_tps) == pytest.approx(80.0)
     assert steady_state(rows[:7], 8) is None  # a stream that never ran: never all busy
 
@@ -146,8 +147,9 @@ def test_steady_state_is_taken_per_session() -> None:
     resumed = [request(slot, 50.0, 0.5, session=1) for slot in range(2)] + [
         request(slot, 50.5, 0.5, session=1) for slot in range(2)
     ]
-    steady = steady_state(first + resumed, 2)
-    assert steady is not None and steady.window_s == pytest.approx(1.0) and steady.request_rps == pytest.approx(2.0)
+    steady = steady_state(first + resumed, 2)  # the resumed session's window is longer: 1.0 − 0.05 s
+    assert steady is not None and steady.window_s == pytest.approx(0.95) and steady.request_rps == pytest.approx(4.0)
+    assert num(steady.output_tps) == pytest.approx(40.0)
 
 
 def test_planned_requests_are_whole_waves() -> None:

@@ -189,7 +189,10 @@ def test_concurrency_levels_throughput(tmp_path: Path) -> None:
     mean_e2e_s = sum(num(r.e2e_ms) for r in level4) / len(level4) / 1000
     # Steady state: 4 streams each busy with requests of mean length e → 4 / e req/s (Little's law).
     assert num(by_level[4].steady_request_throughput_rps) == pytest.approx(4 / mean_e2e_s, rel=0.05)
-    assert num(by_level[1].steady_request_throughput_rps) == pytest.approx(num(by_level[1].request_throughput_rps))
+    # One stream: busy the whole level (from its first piece), so steady ≈ whole level.
+    assert num(by_level[1].steady_request_throughput_rps) == pytest.approx(
+        num(by_level[1].request_throughput_rps), rel=0.02
+    )
     spans = [
         (num(r.t_start_s), num(r.t_start_s) + num(r.e2e_ms) / 1000) for r in results.requests if r.concurrency == 4
     ]

@@ -39,7 +39,7 @@ from foundry_tui.engine.bench.tables import (
     summary_rows,
     throughput_rows,
 )
-from foundry_tui.errors import BackendError, BadInputError
+from foundry_tui.errors import BackendError, BadInputError, Terminated
 from foundry_tui.files import write_atomic
 from foundry_tui.text import safe_line
 
@@ -209,10 +209,6 @@ def _write_copy(results: BenchResults, json_file: str | None) -> None:
         raise BackendError(f"cannot write the results to {json_file}: {exc.strerror or exc}", kind="io") from None
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that it stops the run as Ctrl-C does."""
-
-
 @contextlib.contextmanager
 def _sigterm_stops() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -244,6 +240,11 @@ def _prior_run(directory: Path) -> BenchResults:
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
+    with _sigterm_stops():  # from here on SIGTERM is an exception: a stop inside the run, exit 143 outside it
+        return _run_bench(settings, args)
+
+
+def _run_bench(settings: Settings, args: argparse.Namespace) -> int:
     config = config_from_args(settings, args)
     prior: BenchResults | None = None
     if args.resume:
@@ -264,7 +265,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     out_dir = _out_dir(Path(args.out)) if args.out else None
     json_file: str | None = args.json
     _json_target(json_file)
-    with open_session(settings) as session, _sigterm_stops():
+    with open_session(settings) as session:
         if out_dir is None:  # where the TUI's runs go, so its past runs list this one too
             out_dir = _out_dir(session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
         if not config.models:

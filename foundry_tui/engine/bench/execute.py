@@ -136,14 +136,15 @@ class RequestExecutor:
 
 
 def count_tokens(record: RequestRecord, counter: TokenCounter | None) -> str | None:
-    """When no usage came and the pieces may hold several tokens each, count the answer's tokens (and the first
-    piece's) with `counter`, after the stream ended. Returns why counting failed (one line), else None."""
-    if counter is None or record.usage_completion_tokens is not None or record.status != "ok":
+    """When the pieces may hold several tokens each, count the answer's tokens (when no usage came) and the first
+    piece's (for the decode rate) with `counter`, after the stream ended. Returns why counting failed (one line)."""
+    if counter is None or record.status != "ok":
         return None
     if record.pieces_exact and record.token_times_ns:
         return None  # in-process: every piece is one token already
     try:
-        record.counted_tokens = counter.count(record.text)
+        if record.usage_completion_tokens is None:  # with usage, only the first piece needs counting
+            record.counted_tokens = counter.count(record.text)
         record.first_piece_tokens = counter.count(record.first_piece) if record.first_piece else None
     except FoundryTuiError as exc:
         record.counted_tokens = record.first_piece_tokens = None

@@ -13,7 +13,7 @@ Line format (docs/benchmarks.md, "Journal"): a JSON object per line, its "kind" 
   {"kind": "request", "request": RequestResult}           a measured request ended (warmups are not written)
   {"kind": "level", "model": id, "level": LevelResult}    a concurrency level × mode ended
   {"kind": "model", "model": ModelResult}                 a model's state (the latest one counts)
-  {"kind": "end", "index": n, "ended": why, "finished_at"}  a session ended (completed | stopped | SIGINT | SIGTERM)
+  {"kind": "end", "index": n, "ended": why, "finished_at"}  a session ended (completed | stop | SIGINT | SIGTERM)
 Records have their results.json shapes. Kinds this version does not know are skipped (a newer writer's).
 """
 
@@ -407,7 +407,7 @@ def results_from_journal(state: JournalState) -> BenchResults:
         models=models,
         requests=list(state.requests),
         sessions=list(state.sessions),
-        stopped_by={"SIGINT": "SIGINT", "SIGTERM": "SIGTERM", "stopped": "stop"}.get(ended or ""),
+        stopped_by={"SIGINT": "SIGINT", "SIGTERM": "SIGTERM", "stop": "stop", "stopped": "stop"}.get(ended or ""),
     )
 
 

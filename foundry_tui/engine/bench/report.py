@@ -205,10 +205,10 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[
     return lines
 
 
-def _energy_text(value: float | None, state: object) -> str:
+def _energy_text(value: float | None, state: object, estimate: bool = False) -> str:
     if not isinstance(state, dict) or state.get("state") != "measured":
         return "not measurable here"
-    return metrics.ENERGY_PER_TOKEN.fmt(value)
+    return estimated(metrics.ENERGY_PER_TOKEN.fmt(value), estimate)
 
 
 def _header_lines(results: BenchResults) -> list[str]:
@@ -290,13 +290,14 @@ def _memory_rows(results: BenchResults) -> list[list[object]]:
         summary = next((s for s in results.summaries if s.model == model.model), None)
         gpu_j = summary.energy.gpu_j_per_token if summary else None
         cpu_j = summary.energy.cpu_j_per_token if summary else None
+        estimate = bool(summary and summary.tokens_estimated)  # per token: from an estimated count
         rows.append(
             [model.model, metrics.MODEL_MEMORY.fmt(m.model_memory_mb), m.model_memory_note or MISSING,
              units.size(m.rss_before_load_mb), units.size(m.rss_after_load_mb), units.size(m.rss_peak_mb),
              units.size(m.rss_after_unload_mb), units.size(m.rss_kept_after_unload_mb, signed=True),
              metrics.SERVER_RSS_PEAK.fmt(m.server_rss_peak_mb),
              ", ".join(units.size(v) for v in m.gpu_used_peak_mb or []) or MISSING,
-             _energy_text(gpu_j, energy_env.get("gpu")), _energy_text(cpu_j, energy_env.get("cpu"))]
+             _energy_text(gpu_j, energy_env.get("gpu"), estimate), _energy_text(cpu_j, energy_env.get("cpu"), estimate)]
         )  # fmt: skip
     return rows
 

@@ -317,7 +317,7 @@ class RunSession(Record):
     started_at: str | None = None
     finished_at: str | None = None
     t_offset_s: float = 0.0  # its requests' t_start_s and its memory timeline start here
-    ended: str | None = None  # completed | stopped | SIGINT | SIGTERM; None: still running, or it crashed
+    ended: str | None = None  # completed | stop (the TUI's) | SIGINT | SIGTERM; None: still running, or it crashed
 
 
 @dataclass(kw_only=True)

@@ -209,7 +209,7 @@ class BenchRunner:
             return
         # A new run starts its own journal; a resumed one continues the interrupted run's.
         self._journal = JournalWriter.open(self.out_dir, fresh=not self._resume.active)
-        if not self._resume.active:
+        if self._journal.new:  # a resume from results.json alone starts the journal: it gets a header too
             self._journal.run(self.snapshot())
         self._journal.session(self._session, session)
 
@@ -296,8 +296,9 @@ class BenchRunner:
         per_model = len(self.config.modes) * sum(
             planned_requests(prompts, rounds, c, waves) for c in self.config.concurrency
         )
-        runnable = sum(1 for m in models if m.result.status == "pending")
-        self._planned = per_model * runnable + self._measured_done
+        runnable = {m.model for m in models if m.result.status == "pending"}
+        kept_of_runnable = sum(1 for r in self._requests if r.model in runnable)  # resumed: counted once
+        self._planned = per_model * len(runnable) - kept_of_runnable + self._measured_done
         self._emit(BenchStarted(tuple(m.model for m in models), self._planned))
         for index, model in enumerate(models):
             if self._cancel.is_set():
@@ -329,7 +330,7 @@ class BenchRunner:
         timeline = MemoryTimeline(
             self.sampler,
             self.config.sample_interval_s,
-            self._t0_mono,
+            self._t0_mono - self._resume.t_offset_s,  # a resumed session's samples continue the run's clock
             model.result.memory_timeline,
             server=self._place == "server",
         )
@@ -351,17 +352,18 @@ class BenchRunner:
     def _model_status(self, model: ModelRun) -> str:
         """ok: every level ran every request ok; partial: some requests ok, not all; error: none ok; cancelled:
         stopped before it finished (the counts are in its summaries)."""
-        if self._cancel.is_set() and model.error is None:
-            return "cancelled"
         rows = [r for r in self._requests if r.model == model.model]
         levels = model.result.levels
+        complete = len(levels) == len(self.config.concurrency) * len(self.config.modes)
+        if self._cancel.is_set() and model.error is None and (not complete or any(
+                lv.status == "cancelled" for lv in levels)):  # fmt: skip
+            return "cancelled"  # a stop after its last level (during the unload) does not undo a finished model
         statuses = [
             level_status(
                 lv.status, lv.planned, [r for r in rows if (r.concurrency, r.mode) == (lv.concurrency, lv.mode)]
             )
             for lv in levels
         ]
-        complete = len(levels) == len(self.config.concurrency) * len(self.config.modes)
         if model.error is None and complete and all(x == "ok" for x in statuses):
             return "ok"
         return "partial" if any(r.ok for r in rows) else "error"
@@ -419,6 +421,7 @@ class BenchRunner:
         if not jobs:  # every request of this level finished in an earlier session
             level.status = "ok"
             return
+        self._counting.counter(model.model)  # a server's tokenize route is probed now, not while streams run
         warm = [(p, r) for r in range(self.config.warmup) for p in range(prompts)]
         if warm:
             self._sender.pool(model, level, warm, warmup=True)

@@ -61,12 +61,9 @@ def model_counts(results: BenchResults, model: str) -> tuple[int, int]:
 
 def model_status_text(results: BenchResults, model: str) -> str:
     """A model's status with its counts, and where it went wrong: "partial 9/16 (concurrency 8: partial 1/8)"."""
-    entry = results.model(model)
-    status = entry.status if entry is not None else "pending"
-    if status in ("ok", "pending", "running", "skipped"):
-        return status
-    ok, planned = model_counts(results, model)
-    text = f"{status} {ok}/{planned}" if planned else status
+    text = _short_status(results, model)
+    if " " not in text:  # ok, pending, running, skipped: nothing to count
+        return text
     bad = [s for s in results.summaries if s.model == model and s.status not in ("ok", "skipped")]
     where = ", ".join(f"concurrency {s.concurrency} {s.mode}: {level_status_text(s)}" for s in bad)
     return f"{text} ({where})" if where and len(bad) < len([s for s in results.summaries if s.model == model]) else text

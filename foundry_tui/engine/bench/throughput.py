@@ -1,14 +1,15 @@
 """Throughput of one concurrency level: over the whole level, and in the steady state.
 
 Whole level: ok requests (or their tokens) / level duration (first send → last end). With c streams and a request
-count that is not a whole number of waves, the last wave runs fewer than c streams, so this figure reads low
-(12 requests at c = 8: 25 % low). The steady-state figures count only the window in which every one of the c
-streams was busy: from the moment the last stream started its first request to the moment the first stream
-finished its last one. A stream is busy from its first send to its last end (the microseconds between two of its
-requests are client bookkeeping). Within the window, each request contributes the share of its tokens that arrived
-there (piece arrival times) and the share of its duration that lies there (so c equal requests of e seconds give
-c / e req/s, Little's law). Requests of a resumed run (another process) are windowed per session; the longest
-window wins. Definitions: docs/metrics.md ("output throughput", "steady state").
+count that is not a whole number of waves, the last wave runs fewer than c streams, so this figure reads low (12
+requests at c = 8: 25 % low). The steady-state figures count only the window in which every one of the c streams was
+busy: from the moment the last stream received the first piece of its first request (the c prefills that start
+together are a start-up burst) to the moment the first stream finished its last one. A stream is busy until its last
+end (the microseconds between two of its requests are client bookkeeping). Within the window, each request
+contributes the share of its tokens that arrived there (piece arrival times) and the share of its duration that lies
+there (so c equal requests of e seconds give c / e req/s, Little's law). Requests of a resumed run (another process)
+are windowed per session; the longest window wins. Definitions: docs/metrics.md ("output throughput", "steady
+state").
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def piece_times_s(r: RequestResult) -> list[float]:
 def _tokens_in(r: RequestResult, start: float, end: float) -> float:
     tokens = r.completion_tokens or 0
     times = piece_times_s(r)
-    if times:  # each piece carries an equal share of the tokens
-        inside = sum(1 for t in times if start <= t <= end)
+    if times:  # each piece carries an equal share of the tokens, made over the time before it arrived: (start, end]
+        inside = sum(1 for t in times if start < t <= end)
         return tokens * inside / len(times)
     span = _span(r)
     if span is None or span[1] <= span[0]:
@@ -72,17 +73,21 @@ def _overlap(span: tuple[float, float], start: float, end: float) -> float:
 
 
 def _window(requests: Sequence[RequestResult], concurrency: int) -> tuple[float, float] | None:
-    busy: dict[int, list[float]] = {}
+    first: dict[int, tuple[float, float]] = {}  # slot → (its first send, its first piece)
+    last: dict[int, float] = {}  # slot → its last end
     for r in requests:
         span = _span(r)
         if span is None or r.slot is None:
             continue
-        first, last = busy.setdefault(r.slot, [span[0], span[1]])
-        busy[r.slot] = [min(first, span[0]), max(last, span[1])]
-    if len(busy) < concurrency:
+        if r.slot not in first or span[0] < first[r.slot][0]:
+            first[r.slot] = (span[0], span[0] + (r.ttft_ms or 0) / 1000)
+        last[r.slot] = max(last.get(r.slot, span[1]), span[1])
+    if len(first) < concurrency:
         return None  # some stream never ran a request: never all busy at once
-    start = max(first for first, _ in busy.values())
-    end = min(last for _, last in busy.values())
+    # From the moment the last stream had its first piece: the c prefills that start together at the level's start
+    # are a start-up burst, not the steady state (with 50 ms TTFTs the window read ~3 % low without this).
+    start = max(piece for _, piece in first.values())
+    end = min(last.values())
     return (start, end) if end > start else None
 
 

@@ -32,7 +32,6 @@ class TokenCounting:
         return (
             self._counter_for is not None
             and record.status == "ok"
-            and record.usage_completion_tokens is None
             and not (record.pieces_exact and record.token_times_ns)
         )
 
@@ -41,9 +40,11 @@ class TokenCounting:
         if self._counter_for is None:
             return None
         with self._lock:
-            if model not in self._counters:
-                self._counters[model] = self._counter_for(model)
-            return self._counters[model]
+            if model in self._counters:
+                return self._counters[model]
+        counter = self._counter_for(model)  # a probe takes HTTP round trips: not under the lock the streams take
+        with self._lock:
+            return self._counters.setdefault(model, counter)
 
     def count(self, model: str, record: RequestRecord) -> str | None:
         """Count now; why it failed (one line), else None."""

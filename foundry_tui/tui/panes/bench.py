@@ -109,7 +109,7 @@ def _detail(s: Summary, status: str, error: str | None, done: int, planned: int)
     memory = s.model_memory_note or ("not measured yet" if status in ("pending", "running") else "not recorded")
     parts = [s.model, f"{done}/{planned} requests ok", f"memory: {memory}"]
     if s.tokens_estimated:
-        parts.append("~ tokens estimated: the server sent no usage (bench --tokenizer counts them)")
+        parts.append("~ tokens estimated: the server sent no usage (the CLI's bench --tokenizer counts them)")
     if s.ttft_cold_ms is not None:
         parts.append(f"cold TTFT {metrics.TTFT.fmt(s.ttft_cold_ms)}")
     if error:
