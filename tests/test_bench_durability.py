@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, make_tokens
+from foundry_tui.engine.bench.journal import read_journal
 from tests.test_cli import run_cli
 
 ROUNDS = 12
@@ -79,7 +80,32 @@ def test_a_killed_run_keeps_its_requests_and_resume_finishes_it(
     assert [r["session"] for r in ok].count(0) >= 3 and data["models"][0]["status"] == "ok"
     assert len(data["sessions"]) == 2 and data["sessions"][1]["ended"] == "completed"
     assert data["sessions"][0]["ended"] == ("SIGTERM" if sig == signal.SIGTERM else None)
+    # The resumed session's memory samples continue the run's clock, after the old session's requests.
+    offset = data["sessions"][1]["t_offset_s"]
+    assert min(point["t"] for point in data["models"][0]["memory_timeline"]) >= offset
+    assert all(r["t_start_s"] >= offset for r in ok if r["session"] == 1)
     assert again.returncode == 2 and "completed; nothing to resume" in again.stderr
+
+
+def test_resume_from_results_json_alone_starts_a_journal_with_its_header(
+    cli_env: dict[str, str], tmp_path: Path, prompts: Path
+) -> None:
+    out = tmp_path / "out"
+    with FakeOpenAIServer(StreamScript(tokens=make_tokens(5), gap_s=0.05)) as server:
+        process = start_bench(cli_env, server.url, out, prompts)
+        wait_for_requests(process, 2)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        (out / "journal.jsonl").unlink()  # a run from before journals: only results.json
+        server.script = StreamScript(tokens=make_tokens(5))
+        resumed = run_cli(cli_env, "bench", "--endpoint", server.url, "--resume", str(out), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    assert lines[0]["kind"] == "run" and lines[0]["settings"]["rounds"] == ROUNDS
+    state = read_journal(out / "journal.jsonl")
+    data = json.loads((out / "results.json").read_text())
+    assert state.sessions and data["partial"] is False
+    assert len([r for r in state.requests if r.status == "ok"]) == ROUNDS  # the old run's requests are in it too
 
 
 @pytest.mark.parametrize(

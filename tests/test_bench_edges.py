@@ -142,6 +142,31 @@ def test_steady_state_of_twelve_requests_at_concurrency_eight_is_exact() -> None
     assert steady_state(rows[:7], 8) is None  # a stream that never ran: never all busy
 
 
+def closed_loop(concurrency: int, budgets: tuple[int, ...] = (128, 256, 192, 96)) -> tuple[list[RequestResult], float]:
+    """c streams taking jobs in order (job j sends prompt j mod P), 100 tok/s each, 50 ms TTFT, no contention:
+    the requests, and the long-run output rate c × mean tokens / mean e2e."""
+    free = [(0.0, slot) for slot in range(concurrency)]
+    rows = []
+    for j in range(planned_requests(len(budgets), 3, concurrency, 3)):
+        free.sort()
+        start, slot = free.pop(0)
+        tokens = budgets[j % len(budgets)]
+        e2e = 0.05 + (tokens - 1) / 100
+        rows.append(RequestResult(model="m", prompt_index=j % len(budgets), round=1, concurrency=concurrency,
+                                  mode="stream", status="ok", t_start_s=start, e2e_ms=e2e * 1000, ttft_ms=50.0,
+                                  itl_ms=[10.0] * (tokens - 1), completion_tokens=tokens, slot=slot))  # fmt: skip
+        free.append((start + e2e + 0.0001, slot))
+    mean_e2e = sum(0.05 + (t - 1) / 100 for t in budgets) / len(budgets)
+    return rows, concurrency * sum(budgets) / len(budgets) / mean_e2e
+
+
+@pytest.mark.parametrize("concurrency", [2, 4, 8, 16])
+def test_steady_output_rate_of_a_mixed_prompt_set_is_the_long_run_rate(concurrency: int) -> None:
+    rows, truth = closed_loop(concurrency)
+    steady = steady_state(rows, concurrency)
+    assert steady is not None and num(steady.output_tps) == pytest.approx(truth, rel=0.01)
+
+
 def test_steady_state_is_taken_per_session() -> None:
     first = [request(slot, 0.0, 1.0) for slot in range(2)]
     resumed = [request(slot, 50.0, 0.5, session=1) for slot in range(2)] + [

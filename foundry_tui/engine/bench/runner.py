@@ -209,8 +209,14 @@ class BenchRunner:
             return
         # A new run starts its own journal; a resumed one continues the interrupted run's.
         self._journal = JournalWriter.open(self.out_dir, fresh=not self._resume.active)
-        if self._journal.new:  # a resume from results.json alone starts the journal: it gets a header too
+        if self._journal.new:
             self._journal.run(self.snapshot())
+            # A resume from results.json alone starts the journal: it gets what the old run kept, so that a crash
+            # of this session still resumes from the journal.
+            for record in self._resume.requests():
+                self._journal.request(record)
+            for old in self._resume.prior.models if self._resume.prior is not None else []:
+                self._journal.model(old)
         self._journal.session(self._session, session)
 
     def _write(self, results: BenchResults, *, final: bool) -> None:
@@ -482,17 +488,4 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-__all__ = [
-    "BenchEvent",
-    "BenchFinished",
-    "BenchRunner",
-    "BenchStarted",
-    "EventCallback",
-    "JudgeScored",
-    "LevelStarted",
-    "ModelFinished",
-    "ModelLoaded",
-    "ModelStarted",
-    "RequestFinished",
-    "ResultsWritten",
-]
+__all__ = ["BenchRunner", "CounterFor"]
