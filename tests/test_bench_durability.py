@@ -69,10 +69,11 @@ def test_a_killed_run_keeps_its_requests_and_resume_finishes_it(
         else:
             assert process.returncode == -signal.SIGKILL  # nothing could be written at the end: the journal has it
         server.script = StreamScript(tokens=make_tokens(5))
-        resumed = run_cli(cli_env, "bench", "--endpoint", server.url, "--resume", str(out), timeout=120)
+        resumed = run_cli(cli_env, "bench", "--endpoint", server.url, "--resume", str(out), "--rounds", "99",
+                          timeout=120)  # fmt: skip
         again = run_cli(cli_env, "bench", "--endpoint", server.url, "--resume", str(out))
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stderr
+    assert "resuming" in resumed.stderr and "recorded workload; ignored: --rounds" in resumed.stderr
     data = json.loads((out / "results.json").read_text())
     ok = [r for r in data["requests"] if r["status"] == "ok"]
     assert data["partial"] is False and len(ok) == ROUNDS

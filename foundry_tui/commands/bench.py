@@ -239,6 +239,18 @@ def _prior_run(directory: Path) -> BenchResults:
     raise BadInputError(f"--resume {directory}: no journal.jsonl or results.json there")
 
 
+# Workload flags and their parser defaults (cli.py): given with --resume, they are ignored, and we say so.
+_WORKLOAD_DEFAULTS = {"models": None, "prompts": None, "rounds": 3, "warmup": 1, "concurrency": "1", "waves": "3",
+                      "non_streamed": False, "judge": None, "timeout": None, "stall_timeout": None,
+                      "first_token_timeout": None, "tokenizer": None, "models_file": None}  # fmt: skip
+
+
+def _workload_flags_given(args: argparse.Namespace) -> list[str]:
+    given = [name for name, default in _WORKLOAD_DEFAULTS.items() if getattr(args, name, default) != default]
+    given += [name for name in ("max_tokens", "temperature") if name in vars(args)]  # SUPPRESS: absent unless given
+    return ["--" + name.replace("_", "-") for name in given]
+
+
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     with _sigterm_stops():  # from here on SIGTERM is an exception: a stop inside the run, exit 143 outside it
         return _run_bench(settings, args)
@@ -261,6 +273,10 @@ def _run_bench(settings: Settings, args: argparse.Namespace) -> int:
         args.out = str(resume_dir)
         recorded = units.count(len(prior.requests), "request")
         print(f"{PROG}: resuming {resume_dir} with its recorded settings ({recorded} recorded)", file=sys.stderr)
+        ignored = _workload_flags_given(args)
+        if ignored:
+            print(f"{PROG}: warning: --resume measures the recorded workload; ignored: {', '.join(ignored)}",
+                  file=sys.stderr)  # fmt: skip
     baseline = load_results(Path(args.baseline)) if args.baseline else None
     out_dir = _out_dir(Path(args.out)) if args.out else None
     json_file: str | None = args.json
