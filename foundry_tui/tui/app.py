@@ -219,6 +219,11 @@ class FoundryTuiApp(BenchRoutes, App[None]):
 
         self.push_screen(ExecutionProvidersScreen(self.snapshot.execution_providers))
 
+    @property
+    def chosen_tab(self) -> str | None:
+        """The tab a key or command chose last (None before the first choice)."""
+        return self._chosen_tab
+
     def action_show_tab(self, tab: str) -> None:
         """Show a tab and put the keyboard in its pane (a number key or a command chose it)."""
         self.main_screen.query_one("#tabs", TabbedContent).active = tab
