@@ -93,3 +93,16 @@ def test_config_in_code_is_validated_by_the_runner_contract() -> None:
     config = build_config(models="a")
     with pytest.raises(BadInputError, match="rounds must be at least 1"):
         BenchConfig(models=("a",), prompts=config.prompts, rounds=0).validate()
+
+
+def test_resume_knows_the_parser_defaults_of_every_workload_flag() -> None:
+    """`bench --resume` names the workload flags it ignores by comparing with the parser's defaults: a copy that
+    must not drift from cli.py."""
+    from foundry_tui.cli import build_parser
+    from foundry_tui.commands.bench import _WORKLOAD_DEFAULTS, _workload_flags_given
+
+    args = build_parser().parse_args(["bench"])
+    assert {name: getattr(args, name) for name in _WORKLOAD_DEFAULTS} == _WORKLOAD_DEFAULTS
+    assert _workload_flags_given(args) == []
+    given = build_parser().parse_args(["bench", "--rounds", "5", "--max-tokens", "9", "--concurrency", "1,2"])
+    assert _workload_flags_given(given) == ["--rounds", "--concurrency", "--max-tokens"]

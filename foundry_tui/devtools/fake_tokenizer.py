@@ -15,11 +15,11 @@ Usage: ``python -m foundry_tui.devtools.fake_tokenizer OUT`` (a directory, or a 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from foundry_tui.devtools.sse_server import FAKE_TOKEN_PATTERN, FAKE_VOCAB
+from foundry_tui.devtools.write_cli import write_main
 
 __all__ = ["write_fake_tokenizer"]
 
@@ -50,17 +50,8 @@ def write_fake_tokenizer(path: str | os.PathLike[str]) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m foundry_tui.devtools.fake_tokenizer OUT`` writes the file and prints its path."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m foundry_tui.devtools.fake_tokenizer OUT_DIR_OR_FILE.json", file=sys.stderr)
-        return 2
-    try:
-        path = write_fake_tokenizer(args[0])
-    except (ImportError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path.resolve())
-    return 0
+    usage = "python -m foundry_tui.devtools.fake_tokenizer OUT_DIR_OR_FILE.json"
+    return write_main(argv, usage, write_fake_tokenizer, (ImportError, OSError))
 
 
 if __name__ == "__main__":

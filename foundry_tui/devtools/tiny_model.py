@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import sys
 from collections.abc import Sequence
 from typing import Any
+
+from foundry_tui.devtools.write_cli import write_main
 
 TINY_ANSWER: str = "Hello from the tiny model."
 """The one sentence the tiny model always answers."""
@@ -340,17 +341,8 @@ def build_tiny_model(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m foundry_tui.devtools.tiny_model OUT_DIR`` builds and prints the path."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m foundry_tui.devtools.tiny_model OUT_DIR", file=sys.stderr)
-        return 2
-    try:
-        path = build_tiny_model(args[0])
-    except (ImportError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path.resolve())
-    return 0
+    return write_main(argv, "python -m foundry_tui.devtools.tiny_model OUT_DIR", build_tiny_model,
+                      (ImportError, OSError, ValueError))  # fmt: skip
 
 
 if __name__ == "__main__":

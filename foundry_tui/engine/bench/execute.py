@@ -135,13 +135,16 @@ class RequestExecutor:
         return record
 
 
+def needs_count(record: RequestRecord) -> bool:
+    """An ok answer whose pieces may hold several tokens each (in-process every piece is one token already)."""
+    return record.status == "ok" and not (record.pieces_exact and record.token_times_ns)
+
+
 def count_tokens(record: RequestRecord, counter: TokenCounter | None) -> str | None:
     """When the pieces may hold several tokens each, count the answer's tokens (when no usage came) and the first
     piece's (for the decode rate) with `counter`, after the stream ended. Returns why counting failed (one line)."""
-    if counter is None or record.status != "ok":
+    if counter is None or not needs_count(record):
         return None
-    if record.pieces_exact and record.token_times_ns:
-        return None  # in-process: every piece is one token already
     try:
         if record.usage_completion_tokens is None:  # with usage, only the first piece needs counting
             record.counted_tokens = counter.count(record.text)

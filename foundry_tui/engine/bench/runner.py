@@ -61,7 +61,7 @@ from foundry_tui.engine.bench.results import (
 from foundry_tui.engine.bench.resume import Resume
 from foundry_tui.engine.bench.sending import Clock, Sender
 from foundry_tui.engine.bench.summaries import build_summaries, level_status
-from foundry_tui.engine.bench.throughput import planned_requests
+from foundry_tui.engine.bench.throughput import planned_per_model, planned_requests
 from foundry_tui.engine.bench.token_counting import CounterFor, TokenCounting
 from foundry_tui.engine.energy import EnergyMeter, EnergyReading, energy_delta
 from foundry_tui.engine.lifecycle import ModelLifecycle
@@ -298,10 +298,8 @@ class BenchRunner:
             self._models = models
             self._requests = self._resume.requests()
             self._measured_done = len(self._requests)
-        prompts, rounds, waves = len(self.config.prompts), self.config.rounds, self.config.min_waves
-        per_model = len(self.config.modes) * sum(
-            planned_requests(prompts, rounds, c, waves) for c in self.config.concurrency
-        )
+        c = self.config
+        per_model = planned_per_model(len(c.prompts), c.rounds, c.concurrency, len(c.modes), c.min_waves)
         runnable = {m.model for m in models if m.result.status == "pending"}
         kept_of_runnable = sum(1 for r in self._requests if r.model in runnable)  # resumed: counted once
         self._planned = per_model * len(runnable) - kept_of_runnable + self._measured_done

@@ -9,6 +9,7 @@ every table: tokens, decode rate and output throughput. Status cells say what ha
 from __future__ import annotations
 
 from foundry_tui.engine import metrics, units
+from foundry_tui.engine.bench.memory import REMOTE
 from foundry_tui.engine.bench.results import BenchResults, Summary
 from foundry_tui.engine.quality import QualitySummary
 
@@ -39,7 +40,7 @@ def tokens_text(mean: float | None, estimate: bool) -> str:
 
 def memory_text(summary: Summary) -> str:
     """The model's own memory; "remote" for an endpoint on another machine (its memory cannot be seen)."""
-    if summary.model_memory_mb is None and (summary.model_memory_note or "").startswith("remote"):
+    if summary.model_memory_mb is None and summary.model_memory_note == REMOTE:
         return "remote"
     return metrics.MODEL_MEMORY.fmt(summary.model_memory_mb)
 

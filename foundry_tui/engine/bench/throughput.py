@@ -126,4 +126,9 @@ def planned_requests(prompts: int, rounds: int, concurrency: int, min_waves: int
     return -(-wanted // concurrency) * concurrency
 
 
-__all__ = ["Steady", "level_duration", "piece_times_s", "planned_requests", "steady_state"]
+def planned_per_model(prompts: int, rounds: int, levels: Sequence[int], modes: int, min_waves: int) -> int:
+    """Measured requests of one model over every concurrency level and mode."""
+    return modes * sum(planned_requests(prompts, rounds, c, min_waves) for c in levels)
+
+
+__all__ = ["Steady", "level_duration", "piece_times_s", "planned_per_model", "planned_requests", "steady_state"]

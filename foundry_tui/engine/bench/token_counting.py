@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from foundry_tui.engine.bench.execute import count_tokens
+from foundry_tui.engine.bench.execute import count_tokens, needs_count
 from foundry_tui.engine.bench.tokens import TokenCounter
 from foundry_tui.engine.timing import RequestRecord
 
@@ -29,11 +29,7 @@ class TokenCounting:
 
     def needed(self, record: RequestRecord) -> bool:
         """Whether `record` is one a counter would re-count (an ok answer without usage, pieces not one token)."""
-        return (
-            self._counter_for is not None
-            and record.status == "ok"
-            and not (record.pieces_exact and record.token_times_ns)
-        )
+        return self._counter_for is not None and needs_count(record)
 
     def counter(self, model: str) -> TokenCounter | None:
         """The model's counter, asked for once (a server's tokenize route is probed then)."""

@@ -27,7 +27,7 @@ from foundry_tui.engine.bench import BenchResults, Summary
 from foundry_tui.engine.bench.past_runs import run_roots, short_path
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
 from foundry_tui.engine.bench.tables import estimated, memory_text
-from foundry_tui.engine.bench.throughput import planned_requests
+from foundry_tui.engine.bench.throughput import planned_per_model
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.text import escape_controls, safe_line
 from foundry_tui.tui.messages import (
@@ -75,8 +75,8 @@ def bench_rows(results: BenchResults) -> list[BenchRow]:
     settings = results.settings
     prompts, waves = len(results.prompts), settings.min_waves or 1
     # Every level and mode of a model: a failure at a later level makes the model partial, not "done".
-    planned = len(settings.modes or ["stream"]) * sum(
-        planned_requests(prompts, settings.rounds, c, waves) for c in settings.concurrency or [1]
+    planned = planned_per_model(
+        prompts, settings.rounds, settings.concurrency or [1], len(settings.modes or [1]), waves
     )
     counts: dict[str, int] = {}
     for request in results.requests:
