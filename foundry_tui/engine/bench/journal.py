@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from foundry_tui.engine.bench.jsonio import FormatError, convert, expect_object, read_record
+from foundry_tui.engine.bench.jsonio import FormatError, convert, expect_object, json_default, read_record
 from foundry_tui.engine.bench.results import (
-    _READERS,  # how results.json reads PromptSpec / ModelTags: the journal holds the same records
+    READERS,  # how results.json reads PromptSpec / ModelTags: the journal holds the same records
     BenchResults,
     LevelResult,
     ModelResult,
@@ -56,19 +56,11 @@ RequestKey = tuple[str, int, str, int, int]
 # -- writing -------------------------------------------------------------------------------------------------
 
 
-def _json_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "to_json"):
-        return value.to_json()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 def _line(kind: str, **fields: Any) -> str:
     # ASCII: a lone surrogate in a model's text (undecodable bytes) is written as \udcxx and reads back as it was,
     # where UTF-8 could not encode it at all.
     return json.dumps(
-        {"kind": kind, **fields}, ensure_ascii=True, allow_nan=False, separators=(",", ":"), default=_json_default
+        {"kind": kind, **fields}, ensure_ascii=True, allow_nan=False, separators=(",", ":"), default=json_default
     )
 
 
@@ -321,7 +313,7 @@ def _header(path: Path, n: int, data: dict[str, Any]) -> JournalState:
             path=path,
             schema=_get(str, data, "schema", "") or "",
             started_at=_get(str | None, data, "started_at", None),
-            settings=read_record(RunSettings, data.get("settings") or {}, "settings", _READERS),
+            settings=read_record(RunSettings, data.get("settings") or {}, "settings", READERS),
             prompts=_get(list[PromptSpec], data, "prompts", []),
             environment=_get(dict[str, Any], data, "environment", {}),
         )
@@ -335,17 +327,17 @@ def _get(tp: Any, data: dict[str, Any], key: str, default: _T) -> _T:
     value = data.get(key)
     if value is None:
         return default
-    result: _T = convert(tp, value, key, _READERS)
+    result: _T = convert(tp, value, key, READERS)
     return result
 
 
 def _apply(state: JournalState, sessions: dict[int, RunSession], n: int, data: dict[str, Any]) -> None:
     kind = data["kind"]
     if kind == "request":
-        state.requests.append(read_record(RequestResult, data.get("request"), "request", _READERS))
+        state.requests.append(read_record(RequestResult, data.get("request"), "request", READERS))
         _seen(state, state.requests[-1].model)
     elif kind == "model":
-        model = read_record(ModelResult, data.get("model"), "model", _READERS)
+        model = read_record(ModelResult, data.get("model"), "model", READERS)
         state.models[model.model] = model
         state.model_lines[model.model] = n
         _seen(state, model.model)
@@ -353,7 +345,7 @@ def _apply(state: JournalState, sessions: dict[int, RunSession], n: int, data: d
         name = _get(str, data, "model", "")
         if not name:
             raise FormatError("model", "missing")
-        state.levels.append(JournalLevel(n, name, read_record(LevelResult, data.get("level"), "level", _READERS)))
+        state.levels.append(JournalLevel(n, name, read_record(LevelResult, data.get("level"), "level", READERS)))
         _seen(state, name)
     elif kind == "session":
         index = _index(data)

@@ -135,6 +135,15 @@ def read_record(cls: type[T], data: object, where: str = "", readers: Readers | 
     return cast(T, cast(Any, cls)(**values))
 
 
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=…)` for what results hold besides plain values: records (their JSON), numpy scalars."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
 _PLAIN = frozenset({int, float, str, bool, type(None)})
 
 

@@ -18,10 +18,10 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench.compare_table import COMPARE_HEADERS, comparison_notes, comparison_rows
+from foundry_tui.engine.bench.jsonio import json_default
 from foundry_tui.engine.bench.results import BenchResults, RequestResult
 from foundry_tui.engine.bench.summaries import build_summaries
 from foundry_tui.engine.bench.tables import (
@@ -42,13 +42,7 @@ MISSING = units.MISSING
 
 
 def results_json_text(results: BenchResults) -> str:
-    return json.dumps(results.to_json(), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    return json.dumps(results.to_json(), indent=2, ensure_ascii=False, allow_nan=False, default=json_default) + "\n"
 
 
 def write_results(out_dir: Path, results: BenchResults) -> list[Path]:

@@ -360,13 +360,13 @@ class BenchResults(Record):
             what = "a newer results format than this foundry-tui reads" if newer else "not a benchmark results schema"
             raise BadInputError(f"{source}: schema {safe_line(repr(schema), 60)} is {what} ({SCHEMA})")
         try:
-            return read_record(cls, data, "", _READERS)  # no schema key (early files): the same shape
+            return read_record(cls, data, "", READERS)  # no schema key (early files): the same shape
         except FormatError as exc:
             raise BadInputError(f"{source} is not a valid benchmark results file: {safe_line(str(exc), 200)}") from None
 
 
 def _prompt(data: dict[str, Any], where: str) -> PromptSpec:
-    spec = read_record(_PromptJson, data, where, _READERS)
+    spec = read_record(_PromptJson, data, where, READERS)
     return PromptSpec(spec.prompt, tuple(Aspect(a.name, tuple(a.any)) for a in spec.expect), spec.max_tokens,
                       spec.system, spec.name)  # fmt: skip
 
@@ -399,4 +399,4 @@ class _TagsJson:  # ModelTags.to_dict's shape
     notes: str | None = None
 
 
-_READERS: Readers = {PromptSpec: _prompt, ModelTags: _tags}
+READERS: Readers = {PromptSpec: _prompt, ModelTags: _tags}
