@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foundry_tui.engine.bench import BenchResults, RequestResult, Summary
-from foundry_tui.engine.bench.compare import COMPARED, compare_results
+from foundry_tui.engine.bench.compare import COMPARED, GOODPUT, compare_results
 from foundry_tui.engine.prompts import PromptSpec
 from foundry_tui.engine.stats import mann_whitney_u
 
@@ -113,6 +113,7 @@ def old_flags(a: BenchResults, b: BenchResults, alpha: float) -> dict[tuple[int,
         (level, m): mann_whitney_u(values(a, level, m), values(b, level, m)).p < alpha
         for level in levels
         for m in COMPARED
+        if m != GOODPUT  # a share per level, not per request
     }
 
 

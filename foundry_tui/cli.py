@@ -51,7 +51,12 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_bench_flags(bench: argparse.ArgumentParser) -> None:
     add = bench.add_argument
-    add("--models", metavar="A,B", help="aliases or exact ids (default: $BENCH_MODELS, else every cached model)")
+    add(
+        "--models",
+        metavar="A,B",
+        help="aliases or exact ids, or URL#MODEL for a model on an OpenAI-compatible endpoint "
+        "(default: $BENCH_MODELS, else every cached model)",
+    )
     add("--prompts", metavar="FILE", help="prompt set JSON (default: the shipped prompts/default.json)")
     add("--rounds", type=int, default=3, metavar="N", help="measured rounds over the prompts (default 3)")
     add("--warmup", type=int, default=1, metavar="N", help="unmeasured warmup rounds first (default 1)")
@@ -71,6 +76,16 @@ def _add_bench_flags(bench: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="tokenizer.json (or a model dir) to count tokens when a server sends no usage",
     )
+    add("--prompt-tokens", metavar="LIST", help="also sweep generated prompts of these lengths, e.g. 128,512,2k")
+    add("--sweep-max-tokens", default="64", metavar="N", help="completion budget of the sweep's requests (64)")
+    add(
+        "--find-context", action="store_true", help="search the longest prompt each model answers (doubling, bisecting)"
+    )
+    add("--context-ttft-limit", default="60", metavar="S", help="a context probe slower to its first token fails (60)")
+    add("--context-max", metavar="N", help="the longest prompt --find-context tries (default: the advertised context)")
+    add("--cold", default="0", metavar="N", help="reload each model N times, one request after each (cold starts)")
+    add("--slo", metavar="TARGETS", help="goodput targets, e.g. 'ttft_ms<=500,decode_tps>=20,e2e_ms<=4000'")
+    add("--html", action="store_true", help="also write report.html (self-contained, opens offline)")
     add("--resume", metavar="DIR", help="finish an interrupted run in DIR (its settings; only missing requests run)")
     add("--out", metavar="DIR", help="where results go (default: <data dir>/bench/<date-time>, as the TUI's runs)")
     add("--baseline", metavar="FILE", help="an earlier results.json to compare against")
@@ -171,7 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
-    for command in (models, register, unregister, chat, download, cache, eps, doctor, import_, bench, compare):
+    report = sub.add_parser("report", help="a benchmark run's report: Markdown to stdout, or --html to a file")
+    report.add_argument("dir", metavar="DIR", help="the run directory (or its results.json)")
+    report.add_argument("--html", action="store_true", help="write the self-contained HTML page (opens offline)")
+    report.add_argument("--out", metavar="FILE", help="where the HTML goes (default DIR/report.html)")
+    report.add_argument("--baseline", metavar="FILE", help="an earlier results.json to compare against")
+
+    commands = (models, register, unregister, chat, download, cache, eps, doctor, import_, bench, compare, report)
+    for command in commands:
         _add_global_flags(command)
     return parser
 

@@ -61,7 +61,7 @@ def test_multi_token_chunks_without_usage_are_marked_estimated_everywhere(tmp_pa
     summary = results.summaries[0]
     assert summary.tokens_estimated and summary.tokens_source == "chunks"
     row = summary_rows(results)[0]
-    assert row[5].startswith("~") and row[6].startswith("~")  # decode rate and tokens
+    assert row[6].startswith("~") and row[7].startswith("~")  # decode rate and tokens
     level = throughput_rows(results)[0]
     assert level[5].startswith("~") and level[7].startswith("~")  # output throughput: whole level and steady
 
@@ -81,7 +81,7 @@ def test_multi_token_chunks_are_counted_exactly(how: str, tmp_path: Path) -> Non
     ok = [r for r in results.requests if r.ok]
     assert len(ok) == 4 and all(r.completion_tokens == 29 and r.tokens_source == how for r in ok)
     assert not any(r.tokens_estimated for r in ok) and results.summaries[0].tokens_source == how
-    assert not summary_rows(results)[0][5].startswith("~")
+    assert not summary_rows(results)[0][6].startswith("~")
     # Truth from the server's own send stamps of the last request: tokens after the first chunk / their span.
     assert len(sends) == 10
     truth = (29 - 3) / ((sends[-1] - sends[0]) / 1e9)

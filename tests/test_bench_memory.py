@@ -243,7 +243,7 @@ def test_tables_csv_and_report_show_the_models_own_memory(
     results = bench(backend, sampler, lifecycle, "b")
     shown = metrics.MODEL_MEMORY.fmt(50 + KV_MB)  # "70 MB"; the process's peak would read "670 MB"
     row = summary_rows(results)[0]
-    assert row[0] == "b" and row[7] == shown and "670 MB" not in row
+    assert row[0] == "b" and row[8] == shown and "670 MB" not in row
     csv_rows = results_csv_text(results).splitlines()
     memory_column = csv_rows[0].split(",").index("model_memory_mb")
     assert all(r.split(",")[memory_column] == "70" for r in csv_rows[1:])
@@ -268,7 +268,7 @@ def test_a_remote_endpoint_is_not_measurable() -> None:
     mb, note, rss_peak = memory_of(results, "b")
     assert mb is None and note == "remote — not measurable"
     assert rss_peak == 76  # the client's RSS stays in the file as data, never under the model's name
-    assert summary_rows(results)[0][7] == "remote"
+    assert summary_rows(results)[0][8] == "remote"
 
 
 def test_an_endpoint_on_this_machine_is_charged_its_server_process() -> None:

@@ -18,6 +18,7 @@ import pytest
 from foundry_tui.engine.bench import BenchResults, build_summaries, compare_results, load_results, set_annotation
 from foundry_tui.engine.bench.compare_table import comparison_rows
 from foundry_tui.engine.bench.report import markdown_report, results_csv_text, results_json_text
+from foundry_tui.engine.bench.results import MetricSummary
 from foundry_tui.engine.bench.tables import summary_rows, throughput_rows
 from foundry_tui.errors import BadInputError
 
@@ -50,6 +51,11 @@ LATER_FIELDS = {
     "steady_window_s", "steady_request_throughput_rps", "steady_output_throughput_tps", "server_rss_peak_mb",
     "planned", "first_token_timeout_s", "min_waves", "tokenizer", "sessions", "stopped_by", "min_effect_pct",
     "correction", "workload_differs", "warnings", "n_prompts", "effect_pct", "z", "p_adjusted",
+    # issue 13: prefill, phases (sweep, context, cold), goodput, several backends
+    "prefill_tps", "phase", "prompt_tokens_target", "prompt_tokens_exact", "load_s", "load_index", "memory_mb",
+    "endpoint", "context_length", "n_good", "n_slo_counted", "goodput_share", "goodput_rps", "prompt_tokens",
+    "sweep_max_tokens", "find_context", "context_ttft_limit_s", "context_max_tokens", "slo", "endpoints",
+    "sweep", "context", "cold_starts",
 }  # fmt: skip
 
 
@@ -60,7 +66,8 @@ def check_added(added: dict[str, Any], expected_null: set[str]) -> None:
         if key in expected_null:
             assert value is None, key
         else:
-            assert key.rsplit(".", 1)[-1] in LATER_FIELDS and value in (None, False, 0, []), (key, value)
+            default = value in (None, False, 0, []) or value == "levels" or value == MetricSummary().to_json()
+            assert key.rsplit(".", 1)[-1] in LATER_FIELDS and default, (key, value)
 
 
 def v1_data() -> dict[str, Any]:
@@ -135,8 +142,10 @@ def test_v1_csv_summaries_and_comparison_are_reproduced() -> None:
     old_csv = (FIXTURES / "bench_results_v1.csv").read_text(encoding="utf-8").splitlines()
     # Then the token source, chunks, cold, slot and session (issue 12).
     new_columns = ",model_memory_mb,tokens_source,chunks,cold,slot,session"
+    # Then prefill, the phase fields, the request's memory and the SLO verdict (issue 13).
+    new_columns += ",prefill_tps,phase,prompt_tokens_target,prompt_tokens_exact,load_s,request_memory_mb,meets_slo"
     assert results_csv_text(results).splitlines() == [old_csv[0] + new_columns] + [
-        f"{x},,,,false,,0" for x in old_csv[1:]
+        f"{x},,,,false,,0,,levels,,,,," for x in old_csv[1:]
     ]
     summaries = [s.to_json() for s in build_summaries(results)]
     added = added_keys(v1_data()["summaries"], summaries, "summaries")
@@ -166,8 +175,9 @@ def test_tables_write_numbers_with_their_units() -> None:
     results = load_results(V1)
     rows = summary_rows(results)
     # MEMORY is the model's own: a file written before it was recorded has none (never the process's 75 MB).
-    assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "–", "–", "–", "1 MB", "–"]
-    assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "125198.3 tok/s", "6.0", "–",
+    assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "–", "–", "–", "–", "1 MB", "–"]
+    # PREFILL: the v1 file recorded no prompt tokens, so no prefill rate
+    assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "–", "125198.3 tok/s", "6.0", "–",
                        "0.01 s", "50%", "1 MB", "MIT"]  # fmt: skip
     row = throughput_rows(results)[2]
     assert [row[3], *row[4:6], row[9]] == ["ok", "402.99 req/s", "2418.0 tok/s", "2.13 ms"]

@@ -71,6 +71,10 @@ def run_command(args: argparse.Namespace) -> int:
         from foundry_tui.commands.monitor import run_monitor
 
         return run_monitor(settings, args)  # needs no runtime: it samples this machine, or replays a file
+    if args.command == "report":
+        from foundry_tui.commands.report import run_report
+
+        return run_report(settings, args)  # reads files only: no runtime
     if args.command in ("bench", "compare"):
         from foundry_tui.commands.bench import run_bench
         from foundry_tui.commands.compare import run_compare

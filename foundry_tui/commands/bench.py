@@ -29,6 +29,14 @@ from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchConfig, BenchResults, build_config, events
 from foundry_tui.engine.bench.compare_table import COMPARE_HEADERS, comparison_rows
 from foundry_tui.engine.bench.journal import JOURNAL, read_journal, results_from_journal
+from foundry_tui.engine.bench.phase_tables import (
+    COLD_HEADERS,
+    SWEEP_HEADERS,
+    cold_notes,
+    cold_rows,
+    context_lines,
+    sweep_rows,
+)
 from foundry_tui.engine.bench.report import load_results, results_json_text, write_results
 from foundry_tui.engine.bench.resume import config_for_resume
 from foundry_tui.engine.bench.runner import BenchRunner
@@ -38,8 +46,9 @@ from foundry_tui.engine.bench.tables import (
     model_status_text,
     summary_rows,
     throughput_rows,
+    with_goodput,
 )
-from foundry_tui.errors import BackendError, BadInputError, Terminated
+from foundry_tui.errors import BackendError, BadInputError, FoundryTuiError, Terminated
 from foundry_tui.files import write_atomic
 from foundry_tui.text import safe_line
 
@@ -56,8 +65,19 @@ FLAG_LABELS = {
     "stall_timeout_s": "--stall-timeout",
     "first_token_timeout_s": "--first-token-timeout",
     "waves": "--waves",
+    "prompt_tokens": "--prompt-tokens",
+    "sweep_max_tokens": "--sweep-max-tokens",
+    "context_ttft_limit_s": "--context-ttft-limit",
+    "context_max_tokens": "--context-max",
+    "cold": "--cold",
+    "slo": "--slo",
 }
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+PHASE_LINES = {
+    "sweep": "prompt-length sweep: {n} requests",
+    "cold": "cold starts: {n} reloads, one request after each",
+    "context": "usable context: searching (doubling, then bisecting)",
+}
 
 
 def _env_flag_off(name: str) -> bool:
@@ -93,6 +113,13 @@ def config_from_args(settings: Settings, args: argparse.Namespace) -> BenchConfi
         models_file=args.models_file,
         require_models=False,
         labels=labels,
+        prompt_tokens=args.prompt_tokens,
+        sweep_max_tokens=args.sweep_max_tokens,
+        find_context=args.find_context,
+        context_ttft_limit_s=args.context_ttft_limit,
+        context_max_tokens=args.context_max,
+        cold=args.cold,
+        slo=args.slo,
     )
 
 
@@ -162,6 +189,8 @@ class Progress:
             return f"  loaded in {metrics.LOAD_TIME.fmt(event.load_s)} · {memory}"
         if isinstance(event, events.LevelStarted):
             return f"  concurrency {event.concurrency}, {event.mode}: {units.count(event.planned, 'request')}"
+        if isinstance(event, events.PhaseStarted):
+            return f"  {PHASE_LINES[event.phase].format(n=event.planned)}"
         if isinstance(event, events.RequestFinished):
             return self._request_line(event)
         if isinstance(event, events.ModelFinished):
@@ -179,6 +208,11 @@ class Progress:
     def _request_line(event: events.RequestFinished) -> str | None:
         r = event.request
         where = f"prompt {r.prompt_index} round {r.round}"
+        if r.phase == "cold":
+            where = f"reload {r.round} (load {metrics.LOAD_TIME.fmt(r.load_s)})"
+        elif r.prompt_tokens_target is not None:
+            approx = "" if r.prompt_tokens_exact else "~"
+            where = f"{approx}{r.prompt_tokens_target} tokens" + (f" round {r.round}" if r.phase == "sweep" else "")
         if event.warmup:
             return None if r.ok else f"    warmup {where}: {r.status}: {safe_line(r.error or '')}"
         if not r.ok:
@@ -186,9 +220,10 @@ class Progress:
         mark = "~" if r.tokens_estimated else ""  # every figure made from an estimated token count
         tokens = units.MISSING if r.completion_tokens is None else f"{mark}{r.completion_tokens}"
         cold = " (cold)" if r.cold else ""
+        prefill = f" · prefill ≈{metrics.PREFILL.fmt(r.prefill_tps)}" if r.phase != "levels" else ""
         return (
-            f"    {where}: TTFT {metrics.TTFT.fmt(r.ttft_ms)}{cold} · {mark}{metrics.DECODE.fmt(r.decode_tps)} · "
-            f"{tokens} tokens · e2e {metrics.E2E.fmt(r.e2e_ms)}  ({event.done}/{event.planned})"
+            f"    {where}: TTFT {metrics.TTFT.fmt(r.ttft_ms)}{cold}{prefill} · {mark}{metrics.DECODE.fmt(r.decode_tps)}"
+            f" · {tokens} tokens · e2e {metrics.E2E.fmt(r.e2e_ms)}  ({event.done}/{event.planned})"
         )
 
 
@@ -242,7 +277,9 @@ def _prior_run(directory: Path) -> BenchResults:
 # Workload flags and their parser defaults (cli.py): given with --resume, they are ignored, and we say so.
 _WORKLOAD_DEFAULTS = {"models": None, "prompts": None, "rounds": 3, "warmup": 1, "concurrency": "1", "waves": "3",
                       "non_streamed": False, "judge": None, "timeout": None, "stall_timeout": None,
-                      "first_token_timeout": None, "tokenizer": None, "models_file": None}  # fmt: skip
+                      "first_token_timeout": None, "tokenizer": None, "models_file": None, "prompt_tokens": None,
+                      "sweep_max_tokens": "64", "find_context": False, "context_ttft_limit": "60",
+                      "context_max": None, "cold": "0", "slo": None}  # fmt: skip
 
 
 def _workload_flags_given(args: argparse.Namespace) -> list[str]:
@@ -304,7 +341,7 @@ def _run_bench(settings: Settings, args: argparse.Namespace) -> int:
                 pass
         except (KeyboardInterrupt, Terminated) as exc:
             reason = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-            return _interrupted(runner, reason, out_dir, json_file)
+            return _interrupted(runner, reason, out_dir, json_file, html=args.html)
         results = runner.snapshot()
         _write_copy(results, json_file)
         if runner.error is not None:
@@ -312,14 +349,17 @@ def _run_bench(settings: Settings, args: argparse.Namespace) -> int:
         if runner.write_error is not None:
             raise BackendError(runner.write_error, kind="io")
     _print_results(results, config, json_file)
-    print(f"results: {out_dir}/results.json, results.csv, benchmark_report.md, journal.jsonl", file=sys.stderr)
+    files = "results.json, results.csv, benchmark_report.md, journal.jsonl" + (", report.html" if args.html else "")
+    if args.html:
+        _write_html(out_dir, results)
+    print(f"results: {out_dir}/{files}", file=sys.stderr)
     not_ok = [m for m in results.models if m.status != "ok"]
     for model in not_ok:
         print(f"{PROG}: {safe_line(model.model)}: {model_status_text(results, model.model)}", file=sys.stderr)
     return 1 if not_ok else 0
 
 
-def _interrupted(runner: BenchRunner, reason: str, out_dir: Path, json_file: str | None) -> int:
+def _interrupted(runner: BenchRunner, reason: str, out_dir: Path, json_file: str | None, *, html: bool) -> int:
     """Stop, write what was measured (the runner's final write, or ours if it does not get there), exit 130/143."""
     print(f"{PROG}: {reason}: stopping and writing what was measured …", file=sys.stderr, flush=True)
     runner.stop(reason)
@@ -329,6 +369,9 @@ def _interrupted(runner: BenchRunner, reason: str, out_dir: Path, json_file: str
     if not runner.finished:  # the runner did not get to its final write
         _write_files(out_dir, results)
     _write_copy(results, json_file)
+    if html:
+        with contextlib.suppress(KeyboardInterrupt, Terminated, FoundryTuiError):  # the data files are written
+            _write_html(out_dir, results)
     done = sum(1 for r in results.requests if r.ok)
     print(
         f"{PROG}: {reason}: partial results ({units.count(done, 'request')}) in {out_dir}; "
@@ -342,15 +385,37 @@ def _print_results(results: BenchResults, config: BenchConfig, json_file: str | 
     if json_file == "-":
         print_json(results.to_json())
         return
-    print(table(SUMMARY_HEADERS, summary_rows(results)))
-    if len(config.concurrency) > 1 or config.non_streamed:
+    print(table(with_goodput(results, SUMMARY_HEADERS), summary_rows(results)))
+    if len(config.concurrency) > 1 or config.non_streamed or config.slo:
         print()
-        print(table(THROUGHPUT_HEADERS, throughput_rows(results)))
+        print(table(with_goodput(results, THROUGHPUT_HEADERS), throughput_rows(results)))
+    if results.sweep:
+        print()
+        print(table(SWEEP_HEADERS, sweep_rows(results)))
+    if results.cold_starts:
+        print()
+        print(table(COLD_HEADERS, cold_rows(results)))
+        for note in cold_notes(results):
+            print(f"cold starts: {note}")
+    for line in context_lines(results):
+        print(f"usable context: {line}")
+    for warning in results.warnings:
+        print(f"{PROG}: warning: {safe_line(warning, 300)}", file=sys.stderr)
     if results.comparison is not None:
         print()
         for warning in results.comparison.warnings or []:
             print(f"{PROG}: warning: {safe_line(str(warning), 300)}", file=sys.stderr)
         print(table(COMPARE_HEADERS, comparison_rows(results.comparison)))
+
+
+def _write_html(out_dir: Path, results: BenchResults) -> None:
+    """report.html next to results.json (matplotlib is imported only here: a run without --html never pays)."""
+    from foundry_tui.engine.bench.html_report import write_html
+
+    try:
+        write_html(out_dir, results)
+    except OSError as exc:
+        raise BackendError(f"cannot write the report to {out_dir}: {exc.strerror or exc}", kind="io") from None
 
 
 def _write_files(out_dir: Path, results: BenchResults) -> None:

@@ -22,6 +22,7 @@ CLI (prints the base URL, serves until Ctrl-C)::
     python -m foundry_tui.devtools.sse_server [--port N] [--tokens N] [--ttft S] [--gap S]
         [--tokens-per-chunk N] [--no-usage] [--tokenize] [--tokenize-path PATH ...]
         [--model ID ...] [--foundry openai|models|both]
+        [--prompt-count words|tokens] [--template-tokens N] [--prefill-tps R] [--context N]
 
 e.g. a server that streams 3 tokens per event, never sends usage, and can count tokens like
 llama.cpp / vLLM (``POST /tokenize``)::
@@ -41,7 +42,9 @@ OpenAI routes (always on)
     * ``script.fault == "http500"`` → 500 (``type: "server_error"``)
     * ``max_completion_tokens`` (preferred) or ``max_tokens`` truncates the token pieces;
       if that cut anything, ``finish_reason`` is ``"length"``, else ``script.finish_reason``.
-    * ``prompt_tokens`` = whitespace-separated words over all messages' text content;
+    * ``prompt_tokens`` = whitespace-separated words over all messages' text content (or the fake tokenizer's
+      pieces, plus chat-template tokens: ``devtools.sse_prompt``, which also paces the prefill and refuses a
+      prompt over ``script.context`` with vLLM's 400 ``context_length_exceeded``);
       ``completion_tokens`` = token pieces sent.
     * ``stream: true``: ``Content-Type: text/event-stream``, HTTP/1.1 chunked transfer
       (``script.chunked=False`` → no framing, ``Connection: close``, body ends at EOF),
@@ -133,7 +136,8 @@ Unknown paths → 404 with an OpenAI-style error body.
 
 Recording: ``requests`` gets one dict per request ``{"method", "path" (no query), "query",
 "headers", "body"}`` where body is the parsed JSON, the raw text if it did not parse, or
-None when empty.  ``send_log`` gets one list per chat completion that passed validation
+None when empty; a chat request whose prompt was counted also gets ``"prompt_tokens"``.
+``send_log`` gets one list per chat completion that passed validation
 (streamed or not, in arrival order): ``time.perf_counter_ns()`` taken right before each
 content chunk is written (non-stream: one stamp before the body is written).
 """
@@ -154,6 +158,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from foundry_tui.devtools import sse_prompt
 
 __all__ = [
     "DEFAULT_TOKENS",
@@ -220,6 +226,11 @@ class StreamScript:
     finish_reason: str = "stop"
     # False → stream without chunked framing (Connection: close) so "drop" looks like a clean EOF.
     chunked: bool = True
+    # The prompt side (devtools.sse_prompt): how prompts are counted, prefill pacing, the context limit.
+    prompt_count: sse_prompt.PromptCount = "words"
+    template_tokens: int = 0
+    prefill_tps: float | None = None
+    context: int | None = None
 
     def gap(self, index: int) -> float:
         """Delay between content chunk ``index`` and ``index + 1``."""
@@ -235,20 +246,6 @@ class StreamScript:
 
 def _error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def _count_words(messages: list[Any]) -> int:
-    """Deterministic stand-in for prompt tokens: whitespace words of all text content."""
-    total = 0
-    for msg in messages:
-        content = msg.get("content") if isinstance(msg, dict) else None
-        if isinstance(content, str):
-            total += len(content.split())
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    total += len(part["text"].split())
-    return total
 
 
 def _download_name(body: Any) -> str | None:
@@ -335,15 +332,14 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(text)
             except ValueError:
                 body, parsed_ok = text, False
-        self.owner._record(
-            {
-                "method": method,
-                "path": path,
-                "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                "headers": dict(self.headers.items()),
-                "body": body,
-            }
-        )
+        self._entry: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
+            "headers": dict(self.headers.items()),
+            "body": body,
+        }
+        self.owner._record(self._entry)
         try:
             self._route(method, path, body, parsed_ok)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -448,7 +444,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _models(self) -> None:
         created = int(self.owner._started_at)
-        data = [{"id": m, "object": "model", "created": created, "owned_by": "fake"} for m in self.owner.models]
+        data: list[dict[str, Any]] = [
+            {"id": m, "object": "model", "created": created, "owned_by": "fake"} for m in self.owner.models
+        ]
+        context = self.owner.script.context
+        for entry in data if context is not None else ():
+            entry["max_model_len"] = context  # as vLLM lists it
         self._send_json(200, {"object": "list", "data": data})
 
     def _chat(self, body: Any, parsed_ok: bool) -> None:
@@ -485,10 +486,18 @@ class _Handler(BaseHTTPRequestHandler):
             tokens, finish = tokens[:limit], "length"
         n = max(1, script.tokens_per_chunk)
         chunks = ["".join(tokens[i : i + n]) for i in range(0, len(tokens), n)]
+        prompt_tokens = sse_prompt.count_prompt(messages, script.prompt_count, fake_tokenize, script.template_tokens)
+        self._entry["prompt_tokens"] = prompt_tokens
+        too_long = sse_prompt.context_error(script.context, prompt_tokens, sse_prompt.requested_completion_tokens(body))
+        if too_long is not None:
+            return self._send_json(400, too_long)
+        script.first_token_delay_s = sse_prompt.first_token_delay(
+            script.first_token_delay_s, prompt_tokens, script.prefill_tps
+        )
         usage = {
-            "prompt_tokens": _count_words(messages),
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": len(tokens),
-            "total_tokens": _count_words(messages) + len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
         }
         meta = {"id": owner._next_id(), "created": int(time.time()), "model": model}
         log = owner._new_send_log()
@@ -642,7 +651,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pieces.insert(0, FAKE_VOCAB[_FAKE_BOS])
             ids = [_FAKE_IDS.get(piece, 0) for piece in pieces]
             strs = pieces if body.get("return_token_strs", False) else None
-            answer = {"count": len(ids), "max_model_len": _MAX_MODEL_LEN, "tokens": ids, "token_strs": strs}
+            max_len = self.owner.script.context or _MAX_MODEL_LEN
+            answer = {"count": len(ids), "max_model_len": max_len, "tokens": ids, "token_strs": strs}
             return self._send_json(200, answer)
         if isinstance(body.get("input"), str):  # llama-cpp-python: add_bos is not a request option there
             ids = [_FAKE_BOS] + [_FAKE_IDS.get(piece, 0) for piece in fake_tokenize(body["input"])]
@@ -900,12 +910,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="also serve Foundry Local management routes",
     )
+    sse_prompt.add_prompt_arguments(parser)
     args = parser.parse_args(argv)
     script = StreamScript(
         first_token_delay_s=args.ttft,
         gap_s=args.gap,
         tokens_per_chunk=args.tokens_per_chunk,
         usage=not args.no_usage,
+        **sse_prompt.prompt_script_fields(args),
     )
     if args.tokens is not None:
         script.tokens = make_tokens(args.tokens)

@@ -192,6 +192,16 @@ MODEL_MEMORY = Metric("model_memory_mb", "model memory", "MB", "model-memory", "
 SERVER_RSS_PEAK = Metric("server_rss_peak_mb", "server RSS peak", "MB", "server-rss-peak", "lower")
 REGISTRY.update({m.key: m for m in (MODEL_MEMORY, SERVER_RSS_PEAK)})
 
+# -- prefill, goodput, cold starts, usable context (engine.bench.phase_summaries, engine.bench.slo) ------------
+
+PREFILL = Metric("prefill_tps", "prefill rate ≈", "tok/s", "prefill-rate", "higher")
+GOODPUT = Metric("goodput_share", "goodput", "%", "goodput", "higher")
+GOODPUT_RATE = Metric("goodput_rps", "goodput rate", "req/s", "goodput", "higher")
+COLD_TTFT = Metric("cold_ttft_ms", "cold TTFT", "ms", "cold-start", "lower")
+COLD_LOAD = Metric("cold_load_s", "reload time", "s", "cold-start", "lower")
+USABLE_CONTEXT = Metric("works_up_to", "usable context", "tokens", "usable-context", "higher")
+REGISTRY.update({m.key: m for m in (PREFILL, GOODPUT, GOODPUT_RATE, COLD_TTFT, COLD_LOAD, USABLE_CONTEXT)})
+
 ALL: tuple[Metric, ...] = (*REGISTRY.values(), *GPU_SERIES)
 
 

@@ -6,7 +6,8 @@ An aspect is a phrase (`"privacy"`), a list of alternative phrases (`["privacy",
 `{"name": str, "any": [phrase, …]}`.
 
 A models file is a JSON object `{alias or id: {"capabilities"?: [str], "size_mb"?: number, "license"?: str,
-"notes"?: str}}`; its tags are shown in reports.
+"notes"?: str, "endpoint"?: "http(s)://host:port/v1"}}`; its tags are shown in reports. An entry naming an
+endpoint is that endpoint's model (benchmarked as `URL#name`, through backends.routing).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from foundry_tui import paths
+from foundry_tui.backends.routing import endpoint_url, split_model_id
 from foundry_tui.errors import BadInputError
 
 
@@ -57,14 +59,18 @@ class ModelTags:
     license: str | None = None
     notes: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    endpoint: str | None = None  # the OpenAI-compatible endpoint serving it (None: the session's backend)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "capabilities": list(self.capabilities),
             "size_mb": self.size_mb,
             "license": self.license,
             "notes": self.notes,
         }
+        if self.endpoint is not None:
+            out["endpoint"] = self.endpoint
+        return out
 
 
 def shipped_prompt_sets() -> list[tuple[str, str]]:
@@ -171,7 +177,7 @@ def load_prompt_set(path: Path) -> list[PromptSpec]:
     return parse_prompt_set(_read_json(path, "prompt file"), f"prompt file {path}")
 
 
-_TAG_KEYS = {"capabilities", "size_mb", "license", "notes"}
+_TAG_KEYS = {"capabilities", "size_mb", "license", "notes", "endpoint"}
 
 
 def parse_models_file(data: Any, source: str = "models file") -> dict[str, ModelTags]:
@@ -201,8 +207,20 @@ def parse_models_file(data: Any, source: str = "models file") -> dict[str, Model
             float(size) if size is not None else None,
             value.get("license"),
             value.get("notes"),
+            endpoint=_endpoint(value.get("endpoint"), where),
         )
     return tags
+
+
+def _endpoint(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadInputError(f"{where}: 'endpoint' must be a URL such as http://127.0.0.1:5273/v1")
+    try:
+        return endpoint_url(value)
+    except BadInputError as exc:
+        raise BadInputError(f"{where}: {exc}") from None
 
 
 def load_models_file(path: Path) -> dict[str, ModelTags]:
@@ -210,8 +228,24 @@ def load_models_file(path: Path) -> dict[str, ModelTags]:
 
 
 def tags_for(tags: Mapping[str, ModelTags], model_id: str, alias: str | None) -> ModelTags | None:
-    """Tags by exact id first, then by alias, then by the id without its ':version'."""
-    for key in (model_id, alias, model_id.split(":", 1)[0]):
+    """Tags by exact id first, then by alias, then by the id without its ':version'. An endpoint's model
+    (`URL#MODEL`) also finds them under its bare name, unless they name another endpoint."""
+    endpoint, bare_id = split_model_id(model_id)
+    if endpoint is None:
+        return _first(tags, (model_id, alias, model_id.split(":", 1)[0]))
+    found = _first(tags, (model_id, alias))
+    if found is not None:
+        return found
+    bare_alias = split_model_id(alias)[1] if alias else None
+    for key in (bare_id, bare_alias, bare_id.split(":", 1)[0]):
+        found = tags.get(key) if key else None
+        if found is not None and found.endpoint in (None, endpoint):
+            return found
+    return None
+
+
+def _first(tags: Mapping[str, ModelTags], keys: tuple[str | None, ...]) -> ModelTags | None:
+    for key in keys:
         if key and key in tags:
             return tags[key]
     return None

@@ -30,12 +30,11 @@ from foundry_tui.backends.base import (
     SupportsVersions,
 )
 from foundry_tui.backends.catalog_reach import DEFAULT_CATALOG_URL
-from foundry_tui.backends.endpoint_tokenize import server_tokenizer
-from foundry_tui.backends.openai_compat import api_root
+from foundry_tui.backends.routing import RoutingBackend, server_counter, split_model_id
 from foundry_tui.config import Settings
-from foundry_tui.engine.bench import BenchConfig, BenchResults, BenchRunner, EventCallback
+from foundry_tui.engine.bench import BenchConfig, BenchEvent, BenchFinished, BenchResults, BenchRunner, EventCallback
 from foundry_tui.engine.bench.token_counting import CounterFor
-from foundry_tui.engine.bench.tokens import load_tokenizer
+from foundry_tui.engine.bench.tokens import TokenCounter, load_tokenizer
 from foundry_tui.engine.cache_report import CacheReport, cache_report
 from foundry_tui.engine.catalog_store import StoredCatalog, load_catalog, save_catalog, store_path
 from foundry_tui.engine.chat import Cancel, ChatEvent, ChatResult, TokenCallback, run_chat
@@ -44,19 +43,12 @@ from foundry_tui.engine.fit import FitCheck, check_fit, estimate_for
 from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle, ModelMemory, UnloadReport
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.engine.monitor import MemorySampler, is_local_endpoint
+from foundry_tui.engine.monitor.server_watch import watched_sampler
 from foundry_tui.engine.registration import suggest_model_id
 from foundry_tui.errors import BadInputError, FoundryTuiError, NotSupportedError
 from foundry_tui.importer import DEMO_DISPLAY_NAME, ImportResult, Stage, demo_gguf, import_model
 
 DownloadsCallback = Callable[[list[DownloadJob]], None]
-
-
-def watched_sampler(settings: Settings, *, keep_s: float | None = None) -> MemorySampler:
-    """A sampler that watches the process holding the model: the endpoint's server when it runs on this
-    machine, else this process (the in-process runtime)."""
-    sampler = MemorySampler(keep_s=keep_s)
-    sampler.watch_server(endpoint=settings.endpoint)
-    return sampler
 
 
 class Session:
@@ -80,6 +72,7 @@ class Session:
         self._info: BackendInfo | None = None
         self._catalog: CatalogListing | None = None
         self._lock = threading.Lock()
+        self._runs = contextlib.ExitStack()  # what each benchmark run opened (closed when the run ends)
 
     # -- the backend -------------------------------------------------------------------------------------------
 
@@ -121,6 +114,7 @@ class Session:
         `release_runtime=False` leaves the backend open for a process that is about to exit: the in-process
         runtime's orderly shutdown takes a fixed second, which a read-only command need not wait for."""
         self.sampler.stop()
+        self._runs.close()
         if self._downloads is not None:
             self._downloads.close()
         if self._owns_backend and self._backend is not None and release_runtime:
@@ -366,32 +360,64 @@ class Session:
     ) -> BenchRunner:
         """A benchmark runner (not started) on this session's backend, with its lifecycle and sampler, so a
         benchmark's loads get the same markers and bookkeeping as any other load. Unknown model names are bad
-        input (exit 2), found here before anything is measured. `resume_from`: an interrupted run to finish."""
-        for name in config.models:
-            self.resolve(name)
-        return BenchRunner(
-            self.backend,
-            config,
-            on_event=on_event,
-            lifecycle=self.lifecycle,
-            out_dir=out_dir,
-            baseline=baseline,
-            baseline_label=baseline_label,
-            token_counter=self._token_counter(config),
-            resume_from=resume_from,
-        )
+        input (exit 2), found here before anything is measured. `resume_from`: an interrupted run to finish. The
+        endpoints it opens are closed when it finishes or the session closes; its counters are the runner's."""
+        run = self._runs.enter_context(contextlib.ExitStack())
+        try:
+            backend = self._run_backend(config, run)
+            for name in config.models:
+                backend.resolve(name)
+            return BenchRunner(
+                backend,
+                config,
+                on_event=_closing_after(run, on_event),
+                lifecycle=self.lifecycle,
+                out_dir=out_dir,
+                baseline=baseline,
+                baseline_label=baseline_label,
+                token_counter=self._token_counter(config),
+                resume_from=resume_from,
+                prompt_counter=functools.partial(self.prompt_counter_for, tokenizer=config.tokenizer),
+            )
+        except BaseException:
+            run.close()
+            raise
+
+    def _run_backend(self, config: BenchConfig, run: contextlib.ExitStack) -> Backend:
+        """This session's backend, or with `URL#MODEL` names a RoutingBackend, which the lifecycle loads through
+        while the run lasts (it hands every other id on unchanged)."""
+        if not any(split_model_id(name)[0] for name in config.models):
+            return self.backend
+        routing = RoutingBackend(self.backend, self.settings)
+        self.lifecycle.backend = routing
+        run.callback(routing.close)
+        run.callback(setattr, self.lifecycle, "backend", self.backend)  # first (last in, first out)
+        return routing
 
     def _token_counter(self, config: BenchConfig) -> CounterFor | None:
-        """What counts answer tokens when a server sends no usage: --tokenizer, else the endpoint's own tokenize
-        route (probed once per model, when the first answer without usage arrives). In-process counts are exact."""
+        """What counts answer tokens when a server sends no usage: --tokenizer, else the tokenize route of the model's
+        server (probed once per model, when the first answer without usage arrives). In-process counts are exact."""
         if config.tokenizer:
             counter = load_tokenizer(config.tokenizer)
             return lambda model: counter
-        endpoint = self.settings.endpoint
-        if not endpoint:
+        if not self.settings.endpoint and not any(split_model_id(name)[0] for name in config.models):
             return None
-        root, key = api_root(endpoint), self.settings.api_key
-        return lambda model: server_tokenizer(root, model, api_key=key)
+        return functools.partial(server_counter, self.settings)
+
+    def prompt_counter_for(
+        self, model_id: str, entry: ModelEntry | None = None, *, tokenizer: str | None = None
+    ) -> TokenCounter | None:
+        """What counts prompt tokens as `model_id` does, for generated prompts of exact length (None: approximate).
+        In-process: the tokenizer.json in the model's directory (`entry.path`), else `tokenizer`. An endpoint's
+        model (`URL#MODEL`, or any with --endpoint): `tokenizer` (--tokenizer), else its server's tokenize route."""
+        if not self.settings.endpoint and split_model_id(model_id)[0] is None:
+            with contextlib.suppress(FoundryTuiError):  # not found, or no tokenizer.json there: the fallback
+                entry = entry or self.resolve(model_id)
+                if entry.path:
+                    return load_tokenizer(entry.path)
+        if tokenizer:
+            return load_tokenizer(tokenizer)
+        return server_counter(self.settings, model_id)
 
     def bench_models(self) -> tuple[str, ...]:
         """What to benchmark when nobody said: every cached chat model (in-process), every served one (endpoint)."""
@@ -444,6 +470,20 @@ class Session:
             progress=progress or (lambda stage: None),
             cancel=cancel,
         )
+
+
+def _closing_after(run: contextlib.ExitStack, on_event: EventCallback | None) -> EventCallback:
+    """`on_event`, then `run` closed once the runner finished (BenchFinished is its last event)."""
+
+    def relay(event: BenchEvent) -> None:
+        try:
+            if on_event is not None:
+                on_event(event)
+        finally:
+            if isinstance(event, BenchFinished):
+                run.close()
+
+    return relay
 
 
 def _optional(fn: Callable[[], list[ModelEntry]]) -> tuple[ModelEntry, ...] | None:

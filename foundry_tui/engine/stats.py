@@ -192,3 +192,20 @@ def benjamini_hochberg(p_values: Iterable[float]) -> list[float]:
         running = min(running, m * ps[i] / rank)
         adjusted[i] = min(1.0, running)
     return adjusted
+
+
+def fisher_exact(a_yes: int, a_n: int, b_yes: int, b_n: int) -> float:
+    """Two-sided p-value of Fisher's exact test on the 2×2 table (yes, no) × (A, B): the probability, with the
+    margins fixed, of a table at most as likely as the one seen (as scipy.stats.fisher_exact computes it)."""
+    if not (0 <= a_yes <= a_n and 0 <= b_yes <= b_n) or a_n + b_n == 0:
+        raise ValueError("counts must satisfy 0 <= yes <= n, with n > 0 on some side")
+    yes, total = a_yes + b_yes, a_n + b_n
+    denominator = math.comb(total, yes)
+
+    def probability(k: int) -> float:  # k of the yes in A
+        return math.comb(a_n, k) * math.comb(b_n, yes - k) / denominator
+
+    seen = probability(a_yes)
+    low, high = max(0, yes - b_n), min(a_n, yes)
+    # 1e-7 relative slack: equal-probability tables must count as "at most as likely" despite rounding
+    return min(1.0, sum(p for k in range(low, high + 1) if (p := probability(k)) <= seen * (1 + 1e-7)))

@@ -35,6 +35,14 @@ from foundry_tui.tui.screens.past_runs import PastRunsListed, PastRunsRequested,
 from foundry_tui.tui.widgets.memory_strip import MemoryStrip
 
 BENCH_REFRESH_S = 0.5  # the Benchmark table follows a run twice a second
+# The options dialog's fields as its labels read, so a bad value's one-line message names the field on screen.
+OPTION_LABELS = {
+    "prompt_tokens": "prompt lengths",
+    "sweep_max_tokens": "sweep max tokens",
+    "context_ttft_limit_s": "context TTFT limit (s)",
+    "cold": "cold starts",
+    "slo": "SLO",
+}
 
 
 @dataclass
@@ -69,6 +77,7 @@ class BenchRoutes(SessionRoutes):
         app = self._app()
         settings = app.session.settings
         out_dir = app.session.results_root / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        options = form.options
         try:
             config = build_config(
                 models=form.models,
@@ -80,6 +89,13 @@ class BenchRoutes(SessionRoutes):
                 temperature=settings.temperature,
                 stall_timeout_s=settings.stall_timeout_s,
                 first_token_timeout_s=settings.first_token_timeout_s,
+                prompt_tokens=options.prompt_tokens,
+                sweep_max_tokens=options.sweep_max_tokens,
+                find_context=options.find_context,
+                context_ttft_limit_s=options.context_ttft_limit_s,
+                cold=options.cold,
+                slo=options.slo,
+                labels=OPTION_LABELS,
             )
             runner = app.session.bench(config, on_event=self._bench_event, out_dir=out_dir)
         except FoundryTuiError as exc:
@@ -161,4 +177,4 @@ class BenchRoutes(SessionRoutes):
         app.post_message(Deliver(BenchPane, msg.BenchShown(results, request.path)))
 
 
-__all__ = ["BENCH_REFRESH_S", "BenchRoutes", "BenchRun"]
+__all__ = ["BENCH_REFRESH_S", "OPTION_LABELS", "BenchRoutes", "BenchRun"]

@@ -8,13 +8,14 @@ messages are posted straight to the pane that shows them, with `bubble=False` (t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textual.message import Message
 
 from foundry_tui.engine.bench import BenchResults
+from foundry_tui.engine.bench.config import DEFAULT_CONTEXT_TTFT_LIMIT_S, DEFAULT_SWEEP_MAX_TOKENS
 from foundry_tui.engine.chat import ChatMessage, ChatResult, StreamSlice
 from foundry_tui.engine.downloads import DownloadJob
 from foundry_tui.engine.fit import FitCheck
@@ -122,6 +123,20 @@ class ImportCancelRequested(Message):
     pass
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """The Benchmark pane's further options (its options dialog), as typed; the names are `build_config`'s.
+
+    The defaults are the engine's, as text: no sweep, no context search, no cold starts, no SLO."""
+
+    prompt_tokens: str = ""  # the sweep's lengths, "128,512,2k"; blank: no sweep
+    sweep_max_tokens: str = str(DEFAULT_SWEEP_MAX_TOKENS)  # completion budget of a sweep request
+    find_context: bool = False
+    context_ttft_limit_s: str = f"{DEFAULT_CONTEXT_TTFT_LIMIT_S:g}"  # a slower first token ends the search
+    cold: str = "0"  # reloads, each followed by one request
+    slo: str = ""  # "ttft_ms<=500,decode_tps>=20,e2e_ms<=4000"; blank: no goodput
+
+
 @dataclass
 class BenchStartRequested(Message):
     """The Benchmark pane's form, as typed (the engine's `build_config` checks it)."""
@@ -131,6 +146,7 @@ class BenchStartRequested(Message):
     rounds: str
     warmup: str
     max_tokens: str  # blank: each prompt's own budget
+    options: BenchOptions = field(default_factory=BenchOptions)
 
 
 @dataclass
@@ -338,6 +354,7 @@ class StreamStats(_Down):
 __all__ = [
     "BackendStateChanged",
     "BenchDone",
+    "BenchOptions",
     "BenchProgress",
     "BenchShown",
     "BenchStartRequested",

@@ -99,7 +99,7 @@ def test_a_finished_run_reads_whole_at_80_columns() -> None:
     ]
     table = layout(rows, 79)  # 80 columns less the scroll bar
     assert table.two_line
-    assert table.header == "  TTFT p50  TTFT p95          tok/s  e2e p95  memory    load  status"
+    assert table.header == "  TTFT p50  TTFT p95         decode  e2e p95  memory    load  status"
     for r in rows:
         name, figures = table.lines[r.key]
         assert name == r.name  # whole: the line is the model's own

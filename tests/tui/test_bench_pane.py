@@ -19,15 +19,16 @@ from textual.widgets import Input, OptionList, SelectionList, Static, TabbedCont
 from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.devtools.memory_backend import MemoryBackend
 from foundry_tui.devtools.tiny_model import TINY_ANSWER
+from foundry_tui.engine import metrics
 from foundry_tui.engine.bench import BenchResults, write_results
 from foundry_tui.engine.bench import memory as attribution
 from foundry_tui.tui.app import FoundryTuiApp
 from foundry_tui.tui.messages import BenchDone
-from foundry_tui.tui.panes.bench import BenchPane
+from foundry_tui.tui.panes.bench import BenchPane, bench_columns
 from foundry_tui.tui.screens.bench_answers import AnswerCard, AnswersScreen
 from foundry_tui.tui.screens.past_runs import PastRunsScreen
 from foundry_tui.tui.widgets.bench_models import BenchModelList
-from foundry_tui.tui.widgets.bench_table import COLUMNS, BenchTable
+from foundry_tui.tui.widgets.bench_table import COLUMNS, PREFILL, BenchTable
 from tests.conftest import TINY_ID
 from tests.tui.conftest import CACHED, LOADED, MakeApp
 from tests.tui.helpers import settle, static_text, wait_for
@@ -90,10 +91,16 @@ def test_small_benchmark_end_to_end(runtime: FoundryBackend, make_app: MakeApp, 
             await wait_for(pilot, lambda: "written to" in status_text(app), "the run", timeout=60)
             (row,) = app.query_one(BenchTable).rows
             assert row.key == TINY_ID and row.cells[-1] == "done" and "8/8 requests" in row.detail  # 4 prompts × 2
-            cells = dict(zip(COLUMNS, row.cells, strict=True))
+            assert pane.results is not None
+            cells = dict(zip(bench_columns(pane.results), row.cells, strict=True))
             assert (
-                cells["TTFT p50"].endswith(" ms") and cells["tok/s"].endswith(" tok/s") and cells["load"].endswith(" s")
+                cells["TTFT p50"].endswith(" ms")
+                and cells["decode"].endswith(" tok/s")
+                and cells["load"].endswith(" s")
             )
+            # The prompt's tokens over the warm TTFT, labelled as an approximation (≈), beside the decode rate.
+            summary = pane.results.summaries[0]
+            assert cells[PREFILL] == metrics.PREFILL.fmt(summary.prefill_tps.p50) and summary.prefill_tps.n == 7
             run_dir = pane.results_path
             assert run_dir is not None and run_dir.parent == tmp_path / "app" / "bench"
             results_file = run_dir / "results.json"
@@ -260,7 +267,7 @@ def test_the_detail_line_follows_the_highlighted_model(home: Path, make_app: Mak
             assert table.highlighted_key == TINY and static_text(detail).startswith(f"{TINY} · ")
             assert table.row_lines(TINY)[1].endswith("failed")  # the status in words
             header = static_text(app.query_one("#bench-table-header", Static))
-            assert header == "  TTFT p50  TTFT p95          tok/s  e2e p95  memory    load  status"
+            assert header == "  TTFT p50  TTFT p95         decode  e2e p95  memory    load  status"
             # Focused, the list gains no border: on screen the figures stay under their headers.
             lines = screen_rows(pilot).splitlines()
             top = next(line for line in lines if "TTFT p50" in line)

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from foundry_tui.engine.bench.compare_table import change_text
+from foundry_tui.engine.bench.compare_table import change_in, change_text
 from foundry_tui.engine.bench.comparison import Comparison, ComparisonRow, Key
-from foundry_tui.engine.bench.results import BenchResults, RequestResult, RunSettings
-from foundry_tui.engine.stats import benjamini_hochberg, holm, van_elteren, van_elteren_floor
+from foundry_tui.engine.bench.results import BenchResults, RequestResult, RunSettings, Summary
+from foundry_tui.engine.stats import benjamini_hochberg, fisher_exact, holm, van_elteren, van_elteren_floor
 from foundry_tui.text import safe_line
 
 # metric → which direction is better: "lower", "higher", or None (neither: token counts)
@@ -41,7 +41,9 @@ COMPARED: dict[str, str | None] = {
     "e2e_ms": "lower",
     "decode_tps": "higher",
     "completion_tokens": None,
+    "goodput_share": "higher",  # with the same --slo on both sides: Fisher's exact test on good / counted
 }
+GOODPUT = "goodput_share"
 MIN_SAMPLES = 2
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_EFFECT_PCT = 5.0
@@ -153,7 +155,7 @@ def _machine(results: BenchResults) -> str | None:
 
 
 def _token_sources(results: BenchResults) -> set[str]:
-    return {r.tokens_source for r in results.requests if r.ok and r.tokens_source}
+    return {r.tokens_source for r in results.level_requests() if r.ok and r.tokens_source}
 
 
 def _other(a: BenchResults, b: BenchResults) -> list[str]:
@@ -166,6 +168,8 @@ def _other(a: BenchResults, b: BenchResults) -> list[str]:
     for what, value_a, value_b in (("backend", _backend(a), _backend(b)), ("machine", _machine(a), _machine(b))):
         if value_a is not None and value_b is not None and value_a != value_b:
             out.append(f"{what} differs: {safe_line(value_a, 120)} → {safe_line(value_b, 120)}")
+    if a.settings.slo != b.settings.slo and a.settings.slo and b.settings.slo:
+        out.append(f"SLO differs: {a.settings.slo} → {b.settings.slo}; goodput not compared")
     if a.settings.concurrency != b.settings.concurrency:
         out.append(f"concurrency differs: {_listed(a.settings.concurrency)} → {_listed(b.settings.concurrency)}")
     if a.settings.modes != b.settings.modes:
@@ -199,7 +203,7 @@ def _prompt_keys(a: BenchResults, b: BenchResults) -> tuple[Callable[[int], Prom
 
     def by_text(results: BenchResults) -> Callable[[int], PromptKey] | None:
         prompts = results.prompts
-        if not prompts or any(not 0 <= r.prompt_index < len(prompts) for r in results.requests):
+        if not prompts or any(not 0 <= r.prompt_index < len(prompts) for r in results.level_requests()):
             return None
         return lambda i: _spec_key(prompts[i].system, prompts[i].prompt)
 
@@ -214,7 +218,7 @@ Groups = dict[Key, dict[PromptKey, list[RequestResult]]]
 
 def _groups(results: BenchResults, prompt_key: Callable[[int], PromptKey]) -> Groups:
     groups: Groups = {}
-    for r in results.requests:
+    for r in results.level_requests():
         if r.ok:
             by_prompt = groups.setdefault((r.model, r.concurrency, r.mode), {})
             by_prompt.setdefault(prompt_key(r.prompt_index), []).append(r)
@@ -262,6 +266,8 @@ def p_text(p: float) -> str:
 
 
 def change_word(metric: str, b_larger: bool) -> str:
+    if metric == GOODPUT:
+        return "better" if b_larger else "worse"
     better = COMPARED[metric]
     if better is None:
         return "more tokens" if b_larger else "fewer tokens"
@@ -319,7 +325,7 @@ def _decide(pending: _Row, adjusted: float, alpha: float, min_effect_pct: float)
     row = pending.row
     row.p_adjusted = adjusted
     effect, z = row.effect_pct, row.z or 0.0
-    text = change_text(effect)
+    text = change_in(row.metric, effect)
     if adjusted >= alpha:
         row.verdict = f"no significant change ({text}, {p_text(adjusted)})"
     elif effect is None or abs(effect) < min_effect_pct:
@@ -330,6 +336,29 @@ def _decide(pending: _Row, adjusted: float, alpha: float, min_effect_pct: float)
         row.significant = True
         b_larger = effect > 0 if effect != 0 else z > 0
         row.verdict = f"{change_word(row.metric, b_larger)} ({text}, {p_text(adjusted)})"
+
+
+def _goodput_row(key: Key, a: Summary | None, b: Summary | None) -> _Row | None:
+    """Share of requests meeting the SLO, A against B: Fisher's exact test; the effect is the change in
+    percentage points (the min-effect gate reads it in points)."""
+    if a is None or b is None or a.n_good is None or b.n_good is None or not a.n_slo_counted or not b.n_slo_counted:
+        return None
+    a_share, b_share = a.n_good / a.n_slo_counted, b.n_good / b.n_slo_counted
+    row = ComparisonRow(
+        model=key[0], concurrency=key[1], mode=key[2], metric=GOODPUT, a_n=a.n_slo_counted, b_n=b.n_slo_counted,
+        a_median=a_share * 100, b_median=b_share * 100, change_pct=(b_share - a_share) * 100,
+        effect_pct=(b_share - a_share) * 100, verdict="",
+    )  # fmt: skip
+    p = fisher_exact(a.n_good, a.n_slo_counted, b.n_good, b.n_slo_counted)
+    row.p, row.z = p, (1.0 if b_share > a_share else -1.0 if b_share < a_share else 0.0)
+    if a_share == b_share:
+        row.verdict = f"no significant change ({a_share * 100:.0f}% both)"
+        return _Row(row)
+    return _Row(row, tested=True)
+
+
+def _summary(results: BenchResults, key: Key) -> Summary | None:
+    return next((s for s in results.summaries if (s.model, s.concurrency, s.mode) == key), None)
 
 
 def _keys(results: BenchResults) -> list[Key]:
@@ -366,6 +395,12 @@ def compare_results(
     pending: list[_Row] = []
     for key in [k for k in b_keys if k in a_keys]:
         for metric in COMPARED:
+            if metric == GOODPUT:
+                same_slo = baseline.settings.slo == new.settings.slo
+                row = _goodput_row(key, _summary(baseline, key), _summary(new, key)) if same_slo else None
+                if row is not None:
+                    pending.append(row)
+                continue
             strata = _strata(groups_a.get(key, {}), groups_b.get(key, {}), metric)
             if strata or any(_values(rs, metric) for g in (groups_a, groups_b) for rs in g.get(key, {}).values()):
                 pending.append(_row(key, metric, strata, alpha))

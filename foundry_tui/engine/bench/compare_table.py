@@ -22,6 +22,13 @@ def change_text(pct: float | None) -> str:
     return f"{'+' if pct >= 0 else units.MINUS}{abs(pct):.1f}%"
 
 
+def change_in(metric: str, pct: float | None) -> str:
+    """A row's change: relative for a figure, in percentage points for a share (goodput)."""
+    if metric == "goodput_share" and pct is not None:
+        return f"{'+' if pct >= 0 else units.MINUS}{abs(pct):.1f} pts"
+    return change_text(pct)
+
+
 def comparison_rows(comparison: Comparison) -> list[list[str]]:
     rows = []
     for row in comparison.rows:
@@ -37,7 +44,7 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
                 row.metric,
                 a,
                 b,
-                change_text(change),
+                change_in(row.metric, change),
                 units.MISSING if row.n_prompts is None else str(row.n_prompts),
                 row.verdict,
             ]

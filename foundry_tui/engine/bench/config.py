@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from foundry_tui.backends.routing import endpoint_model_id, endpoint_url, split_model_id
 from foundry_tui.engine.bench.results import RunSettings
+from foundry_tui.engine.bench.slo import SloTarget, parse_slo, slo_text
 from foundry_tui.engine.bench.tokens import load_tokenizer
 from foundry_tui.engine.prompts import ModelTags, PromptSpec, default_prompt_file, load_models_file, load_prompt_set
 from foundry_tui.errors import BadInputError
@@ -23,6 +25,11 @@ MODES = ("stream", "non-stream")
 MAX_CONCURRENCY = 256
 MAX_WAVES = 100
 MAX_TIMEOUT_S = 86400.0  # a day: longer is a typo, and inf / nan would break the timers
+MIN_PROMPT_TOKENS = 16  # the instruction that ends a generated prompt takes about this many
+MAX_PROMPT_TOKENS = 4_194_304  # 4M: beyond any model's context
+MAX_COLD = 100
+DEFAULT_SWEEP_MAX_TOKENS = 64  # enough answer for a decode rate, short enough that prefill dominates a sweep
+DEFAULT_CONTEXT_TTFT_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,13 @@ class BenchConfig:
     prompt_file: str | None = None
     models_file: str | None = None
     sample_interval_s: float = 0.25
+    prompt_tokens: tuple[int, ...] = ()  # --prompt-tokens: the sweep's lengths (empty: no sweep)
+    sweep_max_tokens: int = DEFAULT_SWEEP_MAX_TOKENS
+    find_context: bool = False
+    context_ttft_limit_s: float = DEFAULT_CONTEXT_TTFT_LIMIT_S
+    context_max_tokens: int | None = None  # None: the advertised context
+    cold: int = 0  # reloads, each followed by one request
+    slo: tuple[SloTarget, ...] = ()
 
     def validate(self) -> None:
         if not self.models:
@@ -75,6 +89,22 @@ class BenchConfig:
                 )
         if not 1 <= self.min_waves <= MAX_WAVES:
             raise BadInputError(f"waves must be between 1 and {MAX_WAVES}, got {self.min_waves}")
+        for n in self.prompt_tokens:
+            if not MIN_PROMPT_TOKENS <= n <= MAX_PROMPT_TOKENS:
+                raise BadInputError(
+                    f"prompt lengths must be between {MIN_PROMPT_TOKENS} and {MAX_PROMPT_TOKENS} tokens, got {n}"
+                )
+        if self.sweep_max_tokens < 1:
+            raise BadInputError(f"the sweep's max tokens must be greater than 0, got {self.sweep_max_tokens}")
+        if not 0 < self.context_ttft_limit_s <= MAX_TIMEOUT_S:
+            raise BadInputError(f"the context TTFT limit must be greater than 0, got {self.context_ttft_limit_s:g}")
+        if (
+            self.context_max_tokens is not None
+            and not MIN_PROMPT_TOKENS <= self.context_max_tokens <= MAX_PROMPT_TOKENS
+        ):
+            raise BadInputError(f"the context search's maximum must be at least {MIN_PROMPT_TOKENS} tokens")
+        if not 0 <= self.cold <= MAX_COLD:
+            raise BadInputError(f"cold starts must be between 0 and {MAX_COLD}, got {self.cold}")
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -107,10 +137,58 @@ class BenchConfig:
             prompt_file=self.prompt_file,
             models_file=self.models_file,
             sample_interval_s=self.sample_interval_s,
+            prompt_tokens=list(self.prompt_tokens),
+            sweep_max_tokens=self.sweep_max_tokens if self.prompt_tokens else None,
+            find_context=self.find_context,
+            context_ttft_limit_s=self.context_ttft_limit_s if self.find_context else None,
+            context_max_tokens=self.context_max_tokens if self.find_context else None,
+            cold=self.cold,
+            slo=slo_text(self.slo),
+            endpoints=list(dict.fromkeys(e for e in (split_model_id(m)[0] for m in self.models) if e)),
         )
 
 
 # -- from user input -----------------------------------------------------------------------------------------
+
+
+def routed_models(names: Sequence[str], tags: Mapping[str, ModelTags], label: str) -> tuple[str, ...]:
+    """`names` with each endpoint checked: `URL#MODEL` entries keep their (normalized) URL, and a plain name whose
+    models-file entry names an endpoint becomes that endpoint's `URL#name`. A bad URL is a one-line BadInputError."""
+    routed = []
+    for name in names:
+        endpoint, model = split_model_id(name)
+        if endpoint is None and name in tags and tags[name].endpoint:
+            endpoint = tags[name].endpoint
+        if endpoint is None:
+            routed.append(name)
+            continue
+        try:
+            url = endpoint_url(endpoint)
+        except BadInputError as exc:
+            raise BadInputError(f"{label}: {exc}") from None
+        if not model:
+            raise BadInputError(f"{label}: {name!r} names no model after the '#'")
+        routed.append(endpoint_model_id(url, model))
+    return tuple(routed)
+
+
+def parse_lengths(text: str | Sequence[int], label: str) -> tuple[int, ...]:
+    """'128,512,2k' (or numbers) → (128, 512, 2048), ascending, duplicates dropped; k = 1024."""
+    items: Sequence[str | int] = parse_list(text, label) if isinstance(text, str) else text
+    out: set[int] = set()
+    for item in items:
+        raw = str(item).strip().lower()
+        scale = 1024 if raw.endswith("k") else 1
+        try:
+            n = int(raw.removesuffix("k")) * scale
+        except ValueError:
+            raise BadInputError(f"{label} takes token counts like 128,512,2k, got {item!r}") from None
+        if not MIN_PROMPT_TOKENS <= n <= MAX_PROMPT_TOKENS:
+            raise BadInputError(
+                f"{label}: lengths must be between {MIN_PROMPT_TOKENS} and {MAX_PROMPT_TOKENS}, got {n}"
+            )
+        out.add(n)
+    return tuple(sorted(out))
 
 
 def parse_list(text: str, label: str) -> tuple[str, ...]:
@@ -194,6 +272,13 @@ def build_config(
     models_file: str | Path | None = None,
     require_models: bool = True,
     labels: Mapping[str, str] | None = None,
+    prompt_tokens: str | Sequence[int] | None = None,
+    sweep_max_tokens: int | str = DEFAULT_SWEEP_MAX_TOKENS,
+    find_context: bool = False,
+    context_ttft_limit_s: float | str = DEFAULT_CONTEXT_TTFT_LIMIT_S,
+    context_max_tokens: int | str | None = None,
+    cold: int | str = 0,
+    slo: str | None = None,
 ) -> BenchConfig:
     """A validated BenchConfig from what a person gave; every problem is a one-line BadInputError.
 
@@ -213,6 +298,7 @@ def build_config(
         names: tuple[str, ...] = ()
     else:
         names = parse_list(models, label("models")) if isinstance(models, str) else tuple(models)
+        names = routed_models(names, tags, label("models"))
     rounds_n = _whole(rounds, label("rounds"))
     if rounds_n < 1:
         raise BadInputError(f"{label('rounds')} must be at least 1, got {rounds_n}")
@@ -235,6 +321,18 @@ def build_config(
     tokenizer_path = None if tokenizer is None or _blank(tokenizer) else str(tokenizer)
     if tokenizer_path is not None:
         load_tokenizer(tokenizer_path)  # a bad path is bad input now, not after the first model
+    lengths = (
+        () if prompt_tokens is None or _blank(prompt_tokens) else parse_lengths(prompt_tokens, label("prompt_tokens"))
+    )
+    sweep_budget = _whole(sweep_max_tokens, label("sweep_max_tokens"))
+    if sweep_budget < 1:
+        raise BadInputError(f"{label('sweep_max_tokens')} must be greater than 0, got {sweep_budget}")
+    context_max = None
+    if context_max_tokens is not None and not _blank(context_max_tokens):
+        context_max = parse_lengths(str(context_max_tokens), label("context_max_tokens"))[0]
+    cold_n = _whole(cold, label("cold"))
+    if not 0 <= cold_n <= MAX_COLD:
+        raise BadInputError(f"{label('cold')} must be between 0 and {MAX_COLD}, got {cold_n}")
     config = BenchConfig(
         models=names,
         prompts=prompts,
@@ -255,6 +353,13 @@ def build_config(
         model_tags=tags,
         prompt_file=str(path),
         models_file=None if models_file is None or _blank(models_file) else str(models_file),
+        prompt_tokens=lengths,
+        sweep_max_tokens=sweep_budget,
+        find_context=find_context,
+        context_ttft_limit_s=_seconds(context_ttft_limit_s, label("context_ttft_limit_s")),
+        context_max_tokens=context_max,
+        cold=cold_n,
+        slo=parse_slo(slo, label("slo")),
     )
     if names or require_models:
         config.validate()

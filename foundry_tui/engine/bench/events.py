@@ -49,6 +49,15 @@ class LevelStarted:
 
 
 @dataclass(frozen=True)
+class PhaseStarted:
+    """A model's phase after its levels begins: sweep | cold | context (engine.bench.phases)."""
+
+    model: str
+    phase: str
+    planned: int = 0  # requests it will send (0: not known ahead, the context search)
+
+
+@dataclass(frozen=True)
 class RequestFinished:
     model: str
     request: RequestResult  # a copy, as in results.json (warmups: not recorded there)
@@ -95,6 +104,7 @@ BenchEvent = (
     | ModelStarted
     | ModelLoaded
     | LevelStarted
+    | PhaseStarted
     | RequestFinished
     | ModelFinished
     | JudgeScored

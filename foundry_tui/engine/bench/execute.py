@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from foundry_tui.backends.base import Backend, ChatMessage, ChatOptions, ChatStream, SupportsCompletion
+from foundry_tui.backends.base import Backend, ChatMessage, ChatOptions, ChatStream
+from foundry_tui.backends.routing import completes
 from foundry_tui.engine.bench.results import RequestResult
 from foundry_tui.engine.bench.tokens import TokenCounter
 from foundry_tui.engine.chat import with_system
@@ -111,7 +112,7 @@ class RequestExecutor:
         """Non-streamed: the backend's `complete_chat` when it has one, else a stream drained without per-token
         stamps (in-process there is no transport difference; only e2e and token counts are kept)."""
         backend = self.backend
-        if isinstance(backend, SupportsCompletion):
+        if completes(backend, model_id):  # a routing backend: the backend this model routes to decides
             try:
                 reply = backend.complete_chat(model_id, messages, options)
             except FoundryTuiError as exc:
@@ -181,6 +182,10 @@ def request_result(
     e2e = record.e2e_ms
     gpu_j, cpu_j = energy_j
     ok = record.status == "ok"
+    ttft = None if non_stream else record.ttft_ms
+    # Prompt tokens over the time to the first piece: prefill plus queueing and scheduling, so a lower bound of the
+    # true prefill rate (docs/metrics.md#prefill-rate).
+    prefill = record.prompt_tokens / (ttft / 1000) if ok and ttft and record.prompt_tokens else None
     return RequestResult(
         model=model,
         prompt_index=prompt_index,
@@ -211,4 +216,5 @@ def request_result(
         gpu_j_per_token=gpu_j / tokens if gpu_j is not None and tokens else None,
         cpu_j_per_token=cpu_j / tokens if cpu_j is not None and tokens else None,
         quality=AnswerQuality.scored(record.text, spec.expect) if ok else AnswerQuality(),
+        prefill_tps=prefill,
     )

@@ -61,7 +61,7 @@ def run_judge(
     answers: dict[tuple[str, int, str], list[RequestResult]] = {}
     with lock:
         for request in requests:
-            if request.ok:
+            if request.ok and request.measured_level:  # generated prompts have nothing to judge against
                 answers.setdefault((request.model, request.prompt_index, request.text), []).append(request)
     options = ChatOptions(
         max_tokens=max_tokens,

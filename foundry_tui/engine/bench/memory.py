@@ -15,6 +15,7 @@ Where the models live decides what can be measured (`placement`, once per run):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,6 +82,16 @@ def in_process(*, loaded_by_run: bool, rss_before_mb: float | None, earlier_base
     return Attribution("rss", IN_PROCESS_EARLIER, earlier_base_mb)
 
 
+@dataclass(frozen=True)
+class ModelPlace:
+    """Where one model of a run lives. In a run over several backends each endpoint model has its own server,
+    whose RSS `server_rss` reads (engine.monitor.server_watch); None: the sampler's watched process is the one."""
+
+    place: Placement
+    server: Callable[[], ServerTarget]  # the process a "server" figure is of, as last seen (its label says why not)
+    server_rss: Callable[[], float | None] | None = None
+
+
 def for_placement(place: Placement, server: ServerTarget) -> Attribution:
     """The attribution for a model outside this process (`place` other than "in-process")."""
     if place == "server":
@@ -96,6 +107,7 @@ __all__ = [
     "NOT_LOADED",
     "REMOTE",
     "Attribution",
+    "ModelPlace",
     "Placement",
     "for_placement",
     "in_process",

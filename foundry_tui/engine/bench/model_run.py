@@ -11,15 +11,17 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from foundry_tui.backends.base import Backend, ModelEntry
+from foundry_tui.backends.routing import split_model_id
 from foundry_tui.engine.bench import memory as attribution
 from foundry_tui.engine.bench.config import BenchConfig
 from foundry_tui.engine.bench.memory import Attribution, Placement
 from foundry_tui.engine.bench.results import LoadInfo, MemoryInfo, MemoryPoint, ModelResult
 from foundry_tui.engine.lifecycle import LoadReport, ModelLifecycle
-from foundry_tui.engine.monitor import MemorySample, MemorySampler
+from foundry_tui.engine.monitor import MemorySample, MemorySampler, ServerTarget
 from foundry_tui.engine.prompts import ModelTags, tags_for
 from foundry_tui.errors import FoundryTuiError, NotSupportedError
 from foundry_tui.text import safe_line
@@ -126,7 +128,8 @@ def resolve_targets(backend: Backend, config: BenchConfig) -> list[ModelRun]:
 
 def _cached_variants(backend: Backend, entry: ModelEntry) -> list[ModelEntry]:
     try:
-        cached = {e.id for e in backend.list_cached()}
+        # An endpoint's model (URL#MODEL in a mixed run) has its variants on its server: it serves what it lists.
+        cached = set(entry.variants) if split_model_id(entry.id)[0] else {e.id for e in backend.list_cached()}
     except NotSupportedError:
         cached = set(entry.variants)  # an endpoint serves what it lists
     entries = []
@@ -143,12 +146,19 @@ def _cached_variants(backend: Backend, entry: ModelEntry) -> list[ModelEntry]:
 
 
 def load(
-    run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, *, managed: bool, place: Placement
+    run: ModelRun,
+    lifecycle: ModelLifecycle,
+    sampler: MemorySampler,
+    *,
+    managed: bool,
+    place: Placement,
+    server: ServerTarget | None = None,
 ) -> LoadReport | None:
     """Load through the lifecycle (timed, memory bracketed); not when the model is already loaded or the backend
     cannot load models (then RSS is sampled once and the load time is not measured). None: not loaded by us
     (`run.result.load.note` says why; a failed load also fails the model). `place`: where the models live, which
-    decides how the model's memory is counted (`run.attribution`)."""
+    decides how the model's memory is counted (`run.attribution`); `server`: the process a "server" figure is of
+    (None: the one the sampler watches)."""
     entry = run.entry
     assert entry is not None
     memory = run.result.memory
@@ -160,7 +170,7 @@ def load(
         run.result.load = LoadInfo(note=note)
         memory.rss_before_load_mb = memory.rss_after_load_mb = sample.process_rss_mb
         memory.ram_used_before_load_mb = sample.ram_used_mb
-        run.attribution = _attribution(run, lifecycle, sampler, place, rss_before_mb=None)
+        run.attribution = _attribution(run, lifecycle, server or sampler.server, place, rss_before_mb=None)
         return None
     try:
         loaded, report = lifecycle.load(entry.id)
@@ -174,16 +184,16 @@ def load(
     run.result.load = LoadInfo(load_s=report.load_s)
     memory.rss_before_load_mb, memory.rss_after_load_mb = report.rss_before_mb, report.rss_after_mb
     memory.ram_used_before_load_mb, memory.ram_used_after_load_mb = report.ram_used_before_mb, report.ram_used_after_mb
-    run.attribution = _attribution(run, lifecycle, sampler, place, rss_before_mb=report.rss_before_mb)
+    run.attribution = _attribution(run, lifecycle, server or sampler.server, place, rss_before_mb=report.rss_before_mb)
     return report
 
 
 def _attribution(
-    run: ModelRun, lifecycle: ModelLifecycle, sampler: MemorySampler, place: Placement, *, rss_before_mb: float | None
+    run: ModelRun, lifecycle: ModelLifecycle, server: ServerTarget, place: Placement, *, rss_before_mb: float | None
 ) -> Attribution:
     """`rss_before_mb`: the RSS right before the run loaded it (None: it was loaded before the run)."""
     if place != "in-process":
-        return attribution.for_placement(place, sampler.server)
+        return attribution.for_placement(place, server)
     loaded_by_run = rss_before_mb is not None
     # Loaded before the run: its pre-load RSS holds only while nothing was loaded or unloaded since.
     earlier = None if loaded_by_run else lifecycle.rss_before_load(run.model)
@@ -211,7 +221,8 @@ def unload(run: ModelRun, lifecycle: ModelLifecycle) -> None:
 class MemoryTimeline:
     """Memory samples during one model's run, from the shared sampler (`latest()`; `sample_now()` only when the
     sampler has not produced a new sample for 1.5 intervals, e.g. when it was never started). `server`: also keep
-    the server process's RSS (an endpoint on this machine)."""
+    the server process's RSS (an endpoint on this machine): read by `server_rss` when given (one of several
+    endpoints), else the sampler's watched server."""
 
     def __init__(
         self,
@@ -221,9 +232,11 @@ class MemoryTimeline:
         out: list[MemoryPoint],
         *,
         server: bool = False,
+        server_rss: Callable[[], float | None] | None = None,
     ) -> None:
         self._sampler = sampler
         self._server = server
+        self._server_rss = server_rss
         self._interval = interval_s
         self._t0 = t0_mono
         self._out = out
@@ -238,6 +251,9 @@ class MemoryTimeline:
                 return
             self._last_t = sample.t
             server_rss = sample.server_rss_mb
+            if self._server_rss is not None:
+                own = self._server_rss()
+                server_rss = math.nan if own is None else own
             self._out.append(
                 MemoryPoint(
                     t=round(sample.t - self._t0, 3),
@@ -251,6 +267,17 @@ class MemoryTimeline:
     def start(self) -> None:
         self.add(self._sampler.sample_now())
         self._thread.start()
+
+    def seconds_at(self, perf_ns: int | None) -> float:
+        """A perf_counter_ns() stamp on this timeline's clock (seconds since the run started); None → now."""
+        now_mono, now_perf = time.monotonic(), time.perf_counter_ns()
+        at = now_mono if perf_ns is None else now_mono - (now_perf - perf_ns) / 1e9
+        return at - self._t0
+
+    def points_since(self, t: float) -> list[MemoryPoint]:
+        """The samples taken at or after `t` (seconds since the run started)."""
+        with self._lock:
+            return [p for p in self._out if p.t >= t - 1e-3]
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval / 2):

@@ -22,14 +22,25 @@ from pathlib import Path
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench.compare_table import COMPARE_HEADERS, comparison_notes, comparison_rows
 from foundry_tui.engine.bench.jsonio import json_default
+from foundry_tui.engine.bench.phase_tables import (
+    COLD_HEADERS,
+    SWEEP_HEADERS,
+    cold_notes,
+    cold_rows,
+    context_lines,
+    sweep_rows,
+)
 from foundry_tui.engine.bench.results import BenchResults, RequestResult
+from foundry_tui.engine.bench.slo import SloTarget, is_good, parse_slo
 from foundry_tui.engine.bench.summaries import build_summaries
 from foundry_tui.engine.bench.tables import (
     SUMMARY_HEADERS,
     estimated,
+    goodput_text,
     level_status_text,
     model_status_text,
     summary_rows,
+    with_goodput,
 )
 from foundry_tui.errors import BadInputError
 from foundry_tui.files import write_atomic
@@ -103,17 +114,26 @@ CSV_COLUMNS = (
     "cold",
     "slot",
     "session",
+    "prefill_tps",
+    "phase",
+    "prompt_tokens_target",
+    "prompt_tokens_exact",
+    "load_s",
+    "request_memory_mb",  # sweep / context / cold: the model's memory at that request
+    "meets_slo",  # with an SLO: every target met (engine.bench.slo)
 )
 
 
-def _csv_row(r: RequestResult, model_memory_mb: float | None) -> list[object]:
+def _csv_row(r: RequestResult, model_memory_mb: float | None, slo: Sequence[SloTarget] = ()) -> list[object]:
     itl = r.itl_ms
     q = r.quality
+    meets = (is_good(r, slo) if r.status in ("ok", "error") else None) if slo else None
     return [r.model, r.concurrency, r.mode, r.prompt_index, r.round, r.status, r.ttft_ms, r.e2e_ms, r.decode_tps,
             r.e2e_tps, sum(itl) / len(itl) if itl else None, max(itl) if itl else None, r.prompt_tokens,
             r.completion_tokens, r.tokens_estimated, r.finish_reason, r.gpu_energy_j, r.cpu_energy_j, q.rubric,
             q.judge, q.manual, r.error, model_memory_mb, r.tokens_source, r.chunks, r.cold, r.slot,
-            r.session]  # fmt: skip
+            r.session, r.prefill_tps, r.phase, r.prompt_tokens_target, r.prompt_tokens_exact, r.load_s,
+            r.memory_mb, meets]  # fmt: skip
 
 
 def results_csv_text(results: BenchResults) -> str:
@@ -121,8 +141,10 @@ def results_csv_text(results: BenchResults) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     memory = {m.model: m.memory.model_memory_mb for m in results.models}
+    slo = parse_slo(results.settings.slo, "settings.slo")
     for r in results.requests:
-        writer.writerow(["" if value is None else _csv_cell(value) for value in _csv_row(r, memory.get(r.model))])
+        row = _csv_row(r, memory.get(r.model), slo)
+        writer.writerow(["" if value is None else _csv_cell(value) for value in row])
     return buffer.getvalue()
 
 
@@ -241,8 +263,8 @@ def _header_lines(results: BenchResults) -> list[str]:
 
 
 LEVEL_HEADERS = ("MODEL", "MODE", "CONC", "STATUS", "TTFT P50", "TTFT P95", "TTFT COLD", "ITL P50", "ITL P99",
-                 "E2E P50", "E2E P95", "E2E P99", "DECODE MEAN", "REQ/S", "OUT TOK/S", "STEADY REQ/S",
-                 "STEADY TOK/S", "TOKENS FROM")  # fmt: skip
+                 "E2E P50", "E2E P95", "E2E P99", "PREFILL ≈ P50", "DECODE MEAN", "REQ/S", "OUT TOK/S",
+                 "STEADY REQ/S", "STEADY TOK/S", "TOKENS FROM")  # fmt: skip
 # The model's own memory and how it was counted, then this process's raw RSS figures (the client's, with an
 # endpoint) and the endpoint's server process.
 MEMORY_HEADERS = ("MODEL", "MODEL MEMORY", "HOW", "PROCESS RSS BEFORE LOAD", "AFTER LOAD", "PEAK", "AFTER UNLOAD",
@@ -265,12 +287,14 @@ def _level_rows(results: BenchResults) -> list[list[object]]:
             e2e.fmt(s.e2e_ms.p50),
             e2e.fmt(s.e2e_ms.p95),
             e2e.fmt(s.e2e_ms.p99),
+            metrics.PREFILL.fmt(s.prefill_tps.p50),
             estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
             metrics.REQUEST_THROUGHPUT.fmt(s.request_throughput_rps),
             estimated(metrics.OUTPUT_THROUGHPUT.fmt(s.output_throughput_tps), s.tokens_estimated),
             metrics.REQUEST_THROUGHPUT.fmt(s.steady_request_throughput_rps),
             estimated(metrics.OUTPUT_THROUGHPUT.fmt(s.steady_output_throughput_tps), s.tokens_estimated),
             s.tokens_source or MISSING,
+            *([goodput_text(s)] if results.settings.slo else []),
         ]
         for s in results.summaries
     ]
@@ -296,12 +320,40 @@ def _memory_rows(results: BenchResults) -> list[list[object]]:
     return rows
 
 
+def _phase_sections(results: BenchResults) -> list[str]:
+    lines: list[str] = []
+    if results.sweep:
+        lines += ["", "## Prompt-length sweep", ""]
+        lines += _md_table(SWEEP_HEADERS, sweep_rows(results))
+        lines += ["", "PROMPT: the generated user message in tokens (~: estimated, no tokenizer for the model); "
+                  "SENT: as the server counted it, chat template included. One fresh prompt per round."]  # fmt: skip
+    if results.cold_starts:
+        lines += ["", "## Cold starts", ""]
+        lines += _md_table(COLD_HEADERS, cold_rows(results))
+        lines += [f"\n- {_md_cell(note)}" for note in cold_notes(results)]
+    if results.context:
+        lines += ["", "## Usable context", ""]
+        lines += [f"- {_md_cell(line)}" for line in context_lines(results)]
+    if results.warnings:
+        lines += ["", "## Warnings", ""]
+        lines += [f"- {_md_cell(w)}" for w in results.warnings]
+    return lines
+
+
 def markdown_report(results: BenchResults) -> str:
     lines = _header_lines(results)
     lines += ["", "## Models", ""]
-    lines += _md_table(SUMMARY_HEADERS, summary_rows(results))
+    lines += _md_table(with_goodput(results, SUMMARY_HEADERS), summary_rows(results))
     lines += ["", "## Latency and throughput per concurrency level", ""]
-    lines += _md_table(LEVEL_HEADERS, _level_rows(results))
+    if results.settings.slo:
+        lines += [f"Goodput: the share of requests meeting every target of `{_md_cell(results.settings.slo)}`.", ""]
+    lines += _md_table(with_goodput(results, LEVEL_HEADERS), _level_rows(results))
+    lines += [
+        "",
+        "PREFILL ≈: prompt tokens / TTFT, an approximation that includes queueing and scheduling "
+        "(docs/metrics.md#prefill-rate).",
+    ]
+    lines += _phase_sections(results)
     lines += ["", "## Memory and energy", ""]
     lines += _md_table(MEMORY_HEADERS, _memory_rows(results))
     lines += [

@@ -5,6 +5,9 @@ files written by any version of schema 1 load, and a bad file is a one-line BadI
 place in it. Each JSON object is a dataclass whose fields carry the JSON names and types (engine.bench.jsonio
 reads and writes them field by field); keys this version does not know are kept in `extra` and written back.
 A missing figure is None (null), never 0. Shapes and definitions: docs/benchmarks.md, docs/metrics.md.
+
+Size: the whole schema of results.json, one record a class; split, a reader would have to chase a field's type
+across modules, and the phase records (sweep, context, cold) are read by the same `BenchResults.from_json`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from foundry_tui.text import safe_line
 
 SCHEMA = "foundry-tui.bench/1"
 # Summarized per request, in results.json order (ITL pools every gap of every request).
-METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "decode_tps", "completion_tokens", "prompt_tokens", "e2e_tps")
+METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "decode_tps", "completion_tokens", "prompt_tokens", "e2e_tps", "prefill_tps")
+# RequestResult.phase
+LEVELS, SWEEP, CONTEXT, COLD = "levels", "sweep", "context", "cold"
+PHASES = (LEVELS, SWEEP, CONTEXT, COLD)
 
 
 # -- one request ---------------------------------------------------------------------------------------------
@@ -65,10 +71,23 @@ class RequestResult(Record):
     gpu_j_per_token: float | None = None
     cpu_j_per_token: float | None = None
     quality: AnswerQuality = field(default_factory=AnswerQuality)
+    # added later: new keys go last
+    prefill_tps: float | None = None  # prompt_tokens / TTFT: an approximation that includes queueing and scheduling
+    phase: str = "levels"  # levels (the prompt set) | sweep (--prompt-tokens) | context (--find-context) | cold
+    prompt_tokens_target: int | None = None  # sweep / context: the generated user message's length, in tokens
+    prompt_tokens_exact: bool | None = None  # that length was counted by the model's tokenizer (False: estimated)
+    load_s: float | None = None  # cold: the reload right before this request
+    load_index: int | None = None  # cold: which reload (0-based)
+    memory_mb: float | None = None  # sweep / context / cold: the model's memory during or right after it
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def measured_level(self) -> bool:
+        """A request of the prompt-set levels (what summaries, throughput and compare are about)."""
+        return self.phase == LEVELS
 
     def value(self, metric: str) -> float | None:
         """A per-request figure by its results.json name (not `itl_ms`: that one is a list of gaps)."""
@@ -77,6 +96,7 @@ class RequestResult(Record):
             "e2e_ms": self.e2e_ms,
             "decode_tps": self.decode_tps,
             "e2e_tps": self.e2e_tps,
+            "prefill_tps": self.prefill_tps,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
         }
@@ -168,6 +188,9 @@ class ModelResult(Record):
     memory: MemoryInfo = field(default_factory=MemoryInfo)
     memory_timeline: list[MemoryPoint] = field(default_factory=list)
     levels: list[LevelResult] = field(default_factory=list)
+    # added later: new keys go last
+    endpoint: str | None = None  # the OpenAI-compatible endpoint serving it (None: the in-process runtime)
+    context_length: int | None = None  # the context the catalog / model config advertises, in tokens
 
     def level(self, concurrency: int, mode: str) -> LevelResult | None:
         return next((x for x in self.levels if x.concurrency == concurrency and x.mode == mode), None)
@@ -256,6 +279,13 @@ class Summary(Record):
     size_mb: float | None = None
     license: str | None = None
     capabilities: list[str] = field(default_factory=list)
+    # added later: new keys go last
+    prefill_tps: MetricSummary = field(default_factory=MetricSummary)  # warm requests only, like TTFT
+    n_good: int | None = None  # requests meeting every --slo target (None: no SLO given)
+    n_slo_counted: int | None = None  # the requests goodput is over: ok + failed, the cold one left out
+    goodput_share: float | None = None  # n_good / (ok + failed requests, the cold one left out)
+    goodput_rps: float | None = None  # n_good / duration_s (only for a level whose every request was ok)
+    endpoint: str | None = None
 
     def metric(self, name: str) -> MetricSummary:
         """A metric summary by its results.json name (one of METRICS)."""
@@ -267,8 +297,74 @@ class Summary(Record):
             "completion_tokens": self.completion_tokens,
             "prompt_tokens": self.prompt_tokens,
             "e2e_tps": self.e2e_tps,
+            "prefill_tps": self.prefill_tps,
         }
         return summaries[name]
+
+
+# -- sweeps, context search, cold starts (engine.bench.phase_summaries) ---------------------------------------
+
+
+@dataclass(kw_only=True)
+class SweepSummary(Record):
+    """One model × prompt length of the --prompt-tokens sweep (concurrency 1, streamed, one fresh prompt a round)."""
+
+    model: str
+    alias: str | None = None
+    endpoint: str | None = None
+    prompt_tokens_target: int  # the generated user message's tokens
+    exact: bool | None = None  # lengths counted by the model's tokenizer (False: estimated from characters)
+    status: str  # ok | partial | error | cancelled | pending
+    error: str | None = None
+    n_planned: int | None = None
+    n_ok: int = 0
+    n_failed: int = 0
+    prompt_tokens: MetricSummary = field(default_factory=MetricSummary)  # as the server counted (chat template in)
+    ttft_ms: MetricSummary = field(default_factory=MetricSummary)
+    prefill_tps: MetricSummary = field(default_factory=MetricSummary)
+    decode_tps: MetricSummary = field(default_factory=MetricSummary)
+    e2e_ms: MetricSummary = field(default_factory=MetricSummary)
+    memory_mb: float | None = None  # the model's memory: the largest of its requests' figures
+    tokens_estimated: bool = False
+
+
+@dataclass(kw_only=True)
+class ContextSummary(Record):
+    """--find-context for one model: the longest prompt that worked, and where and why longer ones did not."""
+
+    model: str
+    alias: str | None = None
+    endpoint: str | None = None
+    status: str  # ok (searched to the end) | cancelled | error (not even the shortest probe worked) | skipped
+    advertised: int | None = None  # the context the model says it has, in tokens
+    works_up_to: int | None = None  # longest user message (tokens) answered within the TTFT limit
+    works_up_to_prompt_tokens: int | None = None  # the same prompt as the server counted it (chat template in)
+    failed_at: int | None = None  # shortest longer message that failed (None: none failed)
+    stopped_because: str | None = None  # error | ttft_limit | advertised | max (the search's upper bound)
+    failure: str | None = None  # the failing probe's error or TTFT, one line
+    ttft_ms_at_max: float | None = None  # TTFT of the works_up_to probe
+    memory_mb_at_max: float | None = None  # the model's memory at the works_up_to probe
+    exact: bool | None = None
+    probes: int = 0
+    verdict: str = ""  # "advertised 131072, works up to 8192 on this machine"
+
+
+@dataclass(kw_only=True)
+class ColdSummary(Record):
+    """--cold N for one model: N reloads, each followed by one request (its TTFT is the cold TTFT)."""
+
+    model: str
+    alias: str | None = None
+    endpoint: str | None = None
+    status: str  # ok | partial | error | cancelled | skipped
+    note: str | None = None  # why cold starts were not measured (an endpoint that cannot load models)
+    n: int = 0
+    load_s: MetricSummary = field(default_factory=MetricSummary)
+    ttft_ms: MetricSummary = field(default_factory=MetricSummary)  # the first request after each reload
+    e2e_ms: MetricSummary = field(default_factory=MetricSummary)
+    warm_ttft_p50_ms: float | None = None  # the prompt-set levels' warm TTFT p50, same model (concurrency 1)
+    cold_over_warm: float | None = None  # ttft_ms.p50 / warm_ttft_p50_ms
+    memory_mb: float | None = None  # the model's memory, largest over the cold requests
 
 
 # -- the run -------------------------------------------------------------------------------------------------
@@ -297,6 +393,15 @@ class RunSettings(Record):
     prompt_file: str | None = None
     models_file: str | None = None
     sample_interval_s: float | None = None
+    # added later: new keys go last
+    prompt_tokens: list[int] = field(default_factory=list)  # --prompt-tokens: the sweep's lengths
+    sweep_max_tokens: int | None = None  # completion budget of sweep requests
+    find_context: bool = False
+    context_ttft_limit_s: float | None = None  # a context probe slower than this to its first token counts as failed
+    context_max_tokens: int | None = None  # the longest prompt --find-context tries (None: the advertised context)
+    cold: int = 0  # --cold N: reloads, each followed by one request
+    slo: str | None = None  # --slo, normalized ("ttft_ms<=500,decode_tps>=20")
+    endpoints: list[str] = field(default_factory=list)  # endpoints named in --models URL#MODEL entries
 
 
 @dataclass(kw_only=True)
@@ -339,6 +444,15 @@ class BenchResults(Record):
     # added later: new keys go last, so a file's key order never changes
     sessions: list[RunSession] = field(default_factory=list)
     stopped_by: str | None = None  # why a partial run ended early: SIGINT | SIGTERM | stop (the TUI's) | None
+    # derived from `requests` like `summaries` (engine.bench.phase_summaries), rebuilt on every snapshot
+    sweep: list[SweepSummary] = field(default_factory=list)
+    context: list[ContextSummary] = field(default_factory=list)
+    cold_starts: list[ColdSummary] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a likely prompt-cache effect
+
+    def level_requests(self) -> list[RequestResult]:
+        """The prompt-set levels' requests (not the sweep's, the context search's or the cold starts')."""
+        return [r for r in self.requests if r.measured_level]
 
     def model(self, name: str) -> ModelResult | None:
         return next((m for m in self.models if m.model == name), None)
@@ -373,7 +487,7 @@ def _prompt(data: dict[str, Any], where: str) -> PromptSpec:
 
 def _tags(data: dict[str, Any], where: str) -> ModelTags:
     tags = read_record(_TagsJson, data, where)
-    return ModelTags(tuple(tags.capabilities), tags.size_mb, tags.license, tags.notes)
+    return ModelTags(tuple(tags.capabilities), tags.size_mb, tags.license, tags.notes, endpoint=tags.endpoint)
 
 
 @dataclass(kw_only=True)
@@ -397,6 +511,7 @@ class _TagsJson:  # ModelTags.to_dict's shape
     size_mb: float | None = None
     license: str | None = None
     notes: str | None = None
+    endpoint: str | None = None
 
 
 READERS: Readers = {PromptSpec: _prompt, ModelTags: _tags}

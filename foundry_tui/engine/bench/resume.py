@@ -14,7 +14,8 @@ from dataclasses import replace
 from foundry_tui.engine.bench.config import BenchConfig
 from foundry_tui.engine.bench.journal import RequestKey, done_keys
 from foundry_tui.engine.bench.model_run import ModelRun
-from foundry_tui.engine.bench.results import BenchResults, RequestResult, RunSession
+from foundry_tui.engine.bench.results import COLD, BenchResults, RequestResult, RunSession
+from foundry_tui.engine.bench.slo import parse_slo
 
 GAP_S = 1.0  # between the old session's last moment and the new one's start on the run's clock
 
@@ -79,6 +80,15 @@ class Resume:
                 out.append(target)
         return out
 
+    def phase_done(self, model: str, phase: str, which: int, round_number: int) -> RequestResult | None:
+        """The kept request of a phase: `which` is the prompt length (sweep, context) or the reload (cold)."""
+        for r in self._kept:
+            if r.model != model or r.phase != phase or r.round != round_number:
+                continue
+            if (r.load_index if phase == COLD else r.prompt_tokens_target) == which:
+                return r
+        return None
+
     def ran(self, model: ModelRun) -> bool:
         """False for a model carried over from the old run (its record is already in the journal)."""
         return model.model not in self._carried
@@ -108,6 +118,13 @@ def config_for_resume(prior: BenchResults, base: BenchConfig) -> BenchConfig:
         tokenizer=s.tokenizer,
         prompt_file=s.prompt_file,
         models_file=s.models_file,
+        prompt_tokens=tuple(s.prompt_tokens),
+        sweep_max_tokens=s.sweep_max_tokens or base.sweep_max_tokens,
+        find_context=s.find_context,
+        context_ttft_limit_s=s.context_ttft_limit_s or base.context_ttft_limit_s,
+        context_max_tokens=s.context_max_tokens,
+        cold=s.cold,
+        slo=parse_slo(s.slo, "the recorded SLO"),
     )
 
 

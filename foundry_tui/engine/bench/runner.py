@@ -7,11 +7,10 @@ typed events of bench.events on the runner's threads (a TUI posts them to its me
 With an `out_dir` the runner writes results.json, results.csv and benchmark_report.md there after each model and at the
 end (atomically; `partial: true` until the run completed), so a crash later in the run keeps what was measured.
 
-Per model: resolve (alias or exact id; `variants` expands an alias to every cached variant) → load through the
-`ModelLifecycle` (the app's, when given; skipped when already loaded or when the backend cannot manage models) →
-for each concurrency level and mode: warmup requests (not recorded), then the measured requests → unload if we
-loaded it. The first failed request (server error, runtime error, stall, timeout) marks the model failed and the
-runner moves on to the next model. After all models, the judge (bench.judge). Nothing here imports Textual.
+Per model: resolve (`variants`: every cached variant) → load through the `ModelLifecycle` (skipped when already
+loaded or the backend cannot load) → per concurrency level and mode: warmup, then measured requests → the phases
+(bench.phases: prompt-length sweep, cold starts, context search) → unload if we loaded it. A failed level request
+fails the model and the runner moves on. After all models, the judge (bench.judge). No Textual here.
 Definitions: docs/metrics.md; file shapes: docs/benchmarks.md.
 """
 
@@ -25,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from foundry_tui.backends.base import Backend, BackendInfo
+from foundry_tui.backends.base import Backend
 from foundry_tui.engine import environment
 from foundry_tui.engine.bench.compare import compare_results
 from foundry_tui.engine.bench.comparison import Comparison
@@ -40,16 +39,18 @@ from foundry_tui.engine.bench.events import (
     ModelFinished,
     ModelLoaded,
     ModelStarted,
+    PhaseStarted,
     RequestFinished,
     ResultsWritten,
 )
 from foundry_tui.engine.bench.execute import RequestExecutor
 from foundry_tui.engine.bench.journal import JournalWriter
 from foundry_tui.engine.bench.judge import run_judge
-from foundry_tui.engine.bench.memory import Placement, placement
 from foundry_tui.engine.bench.model_run import MemoryTimeline, ModelRun, resolve_targets
 from foundry_tui.engine.bench.model_run import load as load_model
 from foundry_tui.engine.bench.model_run import unload as unload_model
+from foundry_tui.engine.bench.phase_summaries import build_phase_summaries
+from foundry_tui.engine.bench.phases import PhaseContext, Phases
 from foundry_tui.engine.bench.report import write_results
 from foundry_tui.engine.bench.results import (
     BenchResults,
@@ -59,6 +60,7 @@ from foundry_tui.engine.bench.results import (
     RunSession,
 )
 from foundry_tui.engine.bench.resume import Resume
+from foundry_tui.engine.bench.run_backends import RunBackends
 from foundry_tui.engine.bench.sending import Clock, Sender
 from foundry_tui.engine.bench.summaries import build_summaries, level_status
 from foundry_tui.engine.bench.throughput import planned_per_model, planned_requests
@@ -66,7 +68,6 @@ from foundry_tui.engine.bench.token_counting import CounterFor, TokenCounting
 from foundry_tui.engine.energy import EnergyMeter, EnergyReading, energy_delta
 from foundry_tui.engine.lifecycle import ModelLifecycle
 from foundry_tui.engine.monitor import MemorySampler
-from foundry_tui.errors import FoundryTuiError
 
 # -- the runner ----------------------------------------------------------------------------------------------
 
@@ -87,13 +88,16 @@ class BenchRunner:
         baseline_label: str = "baseline",
         token_counter: CounterFor | None = None,
         resume_from: BenchResults | None = None,
+        prompt_counter: CounterFor | None = None,
     ) -> None:
         """`lifecycle`: the app's, so the benchmark's loads share its bookkeeping (its sampler is then the
         default `sampler`); without one the runner makes its own. `out_dir`: write the three files and the
         journal there. `baseline`: when the run completes, its results carry a `comparison` against it.
         `token_counter`: model id → what counts answer tokens when the backend sends no usage (None: nothing).
         `resume_from`: an interrupted run of the same config (from its journal): its finished requests are kept
-        and only the missing ones run (engine.bench.resume)."""
+        and only the missing ones run (engine.bench.resume). `prompt_counter`: model id → what counts prompt tokens
+        the model's way, to generate the sweep's and the context search's prompts (None: their lengths are
+        estimated)."""
         config.validate()
         self.backend = backend
         self.config = config
@@ -126,12 +130,14 @@ class BenchRunner:
         self._t0_mono = time.monotonic()
         self._measured_done = 0
         self._planned = 0
-        self._info: BackendInfo | None = None
-        self._place: Placement = "in-process"  # where the models live (engine.bench.memory), set when run() starts
+        self._backends = RunBackends(backend, self.sampler)
         self._counting = TokenCounting(token_counter)
         self._sender = Sender(config, self._executor, self._counting, cancel=self._cancel, lock=self._lock,
                               read_energy=self._read_energy, on_request=self._on_request)  # fmt: skip
         self._stopped_by: str | None = None
+        self._prompt_counting = TokenCounting(prompt_counter)  # asked once per model, closed at the end
+        self._phases = Phases(config, self._sender, self.sampler, self._lifecycle, self._cancel,
+                              lambda *started: self._emit(PhaseStarted(*started)))  # fmt: skip
         self._resume = Resume(resume_from)
         self._session = self._resume.session_index
         self._sessions = self._resume.sessions()
@@ -192,7 +198,7 @@ class BenchRunner:
                 environment=copy.deepcopy(self._environment),
                 settings=self.config.settings(),
                 prompts=list(self.config.prompts),
-                models=[model.snapshot(self.sampler.server.label) for model in self._models],
+                models=[model.snapshot(self._backends.server_label(model.model)) for model in self._models],
                 requests=[request.copy() for request in self._requests],
                 judge=replace(self._judge) if self._judge is not None else None,
                 sessions=[replace(session) for session in self._sessions],
@@ -200,6 +206,7 @@ class BenchRunner:
                 comparison=self._comparison,
             )
         results.summaries = build_summaries(results)
+        build_phase_summaries(results)
         return results
 
     def _open_journal(self, session: RunSession) -> None:
@@ -259,6 +266,7 @@ class BenchRunner:
                 self._journal.end(self._session, session.ended, session.finished_at)
                 self._journal.close()
             self._counting.close()
+            self._prompt_counting.close()
             if self._own_sampler:
                 self.sampler.stop()
             if self._own_energy and self._energy is not None:
@@ -283,23 +291,24 @@ class BenchRunner:
             self._done.set()  # joiners must wake even when a handler raised
 
     def _run_all(self, energy: EnergyMeter) -> None:
-        info = self._backend_info()
-        if self._own_sampler and info is not None and info.kind == "endpoint":
-            self.sampler.watch_server(endpoint=info.endpoint)  # its server, when it runs on this machine
-        if info is not None:
-            self._place = placement(info, self.sampler.server)
+        self._backends.start(own_sampler=self._own_sampler)
         if self._collect_env:
             env = environment.collect(self.backend)
             env["energy"] = energy.states()
             with self._lock:
                 self._environment = env
         models = self._resume.merge_models(resolve_targets(self.backend, self.config))
+        for model in models:
+            model.result.endpoint = self._backends.endpoint_of(model.model)
+            if model.entry is not None and model.result.context_length is None:
+                model.result.context_length = model.entry.context_length
         with self._lock:
             self._models = models
             self._requests = self._resume.requests()
             self._measured_done = len(self._requests)
         c = self.config
         per_model = planned_per_model(len(c.prompts), c.rounds, c.concurrency, len(c.modes), c.min_waves)
+        per_model += len(c.prompt_tokens) * c.rounds + c.cold  # the context search's probes are counted as they run
         runnable = {m.model for m in models if m.result.status == "pending"}
         kept_of_runnable = sum(1 for r in self._requests if r.model in runnable)  # resumed: counted once
         self._planned = per_model * len(runnable) - kept_of_runnable + self._measured_done
@@ -312,7 +321,7 @@ class BenchRunner:
             self._emit(ModelStarted(model.model, index, len(models)))
             if model.result.status == "pending":
                 self._run_model(model)
-            snapshot = model.snapshot(self.sampler.server.label)
+            snapshot = model.snapshot(self._backends.server_label(model.model))
             if self._journal is not None and self._resume.ran(model):
                 self._journal.model(snapshot)
             memory = snapshot.memory
@@ -331,12 +340,14 @@ class BenchRunner:
     def _run_model(self, model: ModelRun) -> None:
         assert model.entry is not None
         model.result.status = "running"
+        place = self._backends.place_of(model.model)
         timeline = MemoryTimeline(
             self.sampler,
             self.config.sample_interval_s,
             self._t0_mono - self._resume.t_offset_s,  # a resumed session's samples continue the run's clock
             model.result.memory_timeline,
-            server=self._place == "server",
+            server=place.place == "server",
+            server_rss=place.server_rss,
         )
         timeline.start()
         try:
@@ -347,6 +358,13 @@ class BenchRunner:
                     if self._cancel.is_set() or model.error is not None:
                         break
                     self._run_level(model, concurrency, mode)
+            counter = self._prompt_counting.counter(model.model)
+            name = model.model
+
+            def done(phase: str, which: int, round_number: int) -> RequestResult | None:
+                return self._resume.phase_done(name, phase, which, round_number)
+
+            self._phases.run(PhaseContext(model, timeline, counter, self._backends.management(model.model), done))
         finally:
             unload_model(model, self._lifecycle)
             timeline.stop()
@@ -356,7 +374,7 @@ class BenchRunner:
     def _model_status(self, model: ModelRun) -> str:
         """ok: every level ran every request ok; partial: some requests ok, not all; error: none ok; cancelled:
         stopped before it finished (the counts are in its summaries)."""
-        rows = [r for r in self._requests if r.model == model.model]
+        rows = [r for r in self._requests if r.model == model.model and r.measured_level]
         levels = model.result.levels
         complete = len(levels) == len(self.config.concurrency) * len(self.config.modes)
         if self._cancel.is_set() and model.error is None and (not complete or any(
@@ -374,15 +392,17 @@ class BenchRunner:
 
     def _load(self, model: ModelRun, timeline: MemoryTimeline) -> bool:
         """False when the load failed (the model is failed then)."""
-        report = load_model(model, self._lifecycle, self.sampler, managed=self._management(), place=self._place)
+        place = self._backends.place_of(model.model)
+        report = load_model(model, self._lifecycle, self.sampler, managed=self._backends.management(model.model),
+                            place=place.place, server=place.server())  # fmt: skip
         if model.error is not None:
             return False
         timeline.add(self.sampler.sample_now())  # the model's memory right after its load
         if self._journal is not None:  # its load and memory survive a crash in its first request
-            self._journal.model(model.snapshot(self.sampler.server.label))
+            self._journal.model(model.snapshot(self._backends.server_label(model.model)))
         memory = model.result.memory
         before, after = memory.rss_before_load_mb or 0.0, memory.rss_after_load_mb or 0.0
-        attributed = model.snapshot(self.sampler.server.label).memory
+        attributed = model.snapshot(self._backends.server_label(model.model)).memory
         self._emit(
             ModelLoaded(
                 model.model,
@@ -393,22 +413,10 @@ class BenchRunner:
                 report=report,
                 model_memory_mb=attributed.model_memory_mb,
                 model_memory_note=attributed.model_memory_note,
-                in_process=self._place == "in-process",
+                in_process=place.place == "in-process",
             )
         )
         return True
-
-    def _backend_info(self) -> BackendInfo | None:
-        if self._info is None:
-            try:
-                self._info = self.backend.info()
-            except FoundryTuiError:
-                return None
-        return self._info
-
-    def _management(self) -> bool:
-        info = self._backend_info()
-        return bool(info and info.management)
 
     # -- one concurrency level -----------------------------------------------------------------------------
 
@@ -451,6 +459,8 @@ class BenchRunner:
             with self._lock:
                 self._requests.append(request)
                 self._measured_done += 1
+                if request.phase == "context":  # its probes are not known ahead
+                    self._planned += 1
             if self._journal is not None:
                 self._journal.request(request)
         self._emit(RequestFinished(model.model, request.copy(), warmup, self._measured_done, self._planned))
@@ -475,7 +485,7 @@ class BenchRunner:
             lock=self._lock,
             cancelled=self._cancel.is_set,
             on_score=on_score,
-            can_load=self._management(),
+            can_load=self._backends.management(judge),
             max_tokens=self.config.judge_max_tokens,
             stall_timeout_s=self.config.stall_timeout_s,
             first_token_timeout_s=self.config.first_token_timeout_s,

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from foundry_tui.backends.base import ChatOptions
 from foundry_tui.engine.bench.config import BenchConfig
@@ -21,11 +22,25 @@ from foundry_tui.engine.bench.model_run import ModelRun
 from foundry_tui.engine.bench.results import LevelResult, RequestResult
 from foundry_tui.engine.bench.token_counting import TokenCounting
 from foundry_tui.engine.energy import EnergyReading, energy_delta
+from foundry_tui.engine.prompts import PromptSpec
 from foundry_tui.engine.timing import RequestRecord
 from foundry_tui.text import safe_line
 
 Job = tuple[int, int]  # prompt index, round index (0-based)
 OnRequest = Callable[[ModelRun, RequestResult, bool], None]  # model, result, warmup
+# A phase request's own fields (phase, prompt_tokens_target, memory_mb …), computed when it has ended.
+Extra = Callable[[RequestRecord], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OneRequest:
+    """A request outside the prompt set's jobs: a generated prompt (sweep, context probe) or a cold start's."""
+
+    spec: PromptSpec
+    max_tokens: int
+    round_index: int = 0
+    first_token_timeout_s: float | None = None  # None: the run's
+    extra: Extra | None = None
 
 
 @dataclass(frozen=True)
@@ -85,14 +100,37 @@ class Sender:
         if not warmup:
             self._counting.drain()  # every request of the level recorded before its figures are taken
 
-    def send(self, model: ModelRun, level: LevelResult, job: Job, *, warmup: bool, slot: int) -> None:
-        spec = self.config.prompts[job[0]]
+    def forget_warm(self, model: str) -> None:
+        """The model was reloaded: its next request is cold again."""
+        with self._lock:
+            self._warm.discard(model)
+
+    def send_one(self, model: ModelRun, level: LevelResult, one: OneRequest) -> RequestResult | None:
+        """Send one request and wait until it is recorded (its tokens counted); None when it was not recorded."""
+        got: list[RequestResult] = []
+        self.send(model, level, (-1, one.round_index), warmup=False, slot=0, one=one, got=got)
+        self._counting.drain()
+        return got[0] if got else None
+
+    def send(
+        self,
+        model: ModelRun,
+        level: LevelResult,
+        job: Job,
+        *,
+        warmup: bool,
+        slot: int,
+        one: OneRequest | None = None,
+        got: list[RequestResult] | None = None,
+    ) -> None:
+        spec = one.spec if one is not None else self.config.prompts[job[0]]
         messages = chat_messages(spec)  # built before the clock starts
+        first_token = one.first_token_timeout_s if one is not None else None
         options = ChatOptions(
-            max_tokens=self.config.max_tokens_for(spec),
+            max_tokens=one.max_tokens if one is not None else self.config.max_tokens_for(spec),
             temperature=self.config.temperature,
             stall_timeout_s=self.config.stall_timeout_s,
-            first_token_timeout_s=self.config.first_token_timeout_s,
+            first_token_timeout_s=first_token or self.config.first_token_timeout_s,
         )
         with self._lock:  # the first request to a model in this process pays its set-up: reported apart
             cold = model.model not in self._warm
@@ -108,7 +146,11 @@ class Sender:
                 with self._lock:
                     if problem not in model.result.notes:
                         model.result.notes.append(safe_line(problem, 300))
-            self._finish(model, level, record, job, warmup=warmup, slot=slot, cold=cold, energy=energy)
+            extra = one.extra(record) if one is not None and one.extra is not None else {}
+            request = self._finish(model, level, record, job, warmup=warmup, slot=slot, cold=cold, energy=energy,
+                                   spec=spec, extra=extra)  # fmt: skip
+            if got is not None:
+                got.append(request)
 
         if not warmup and self._counting.needed(record):
             self._counting.later(finish)  # counting takes milliseconds: not on this stream's time
@@ -126,13 +168,15 @@ class Sender:
         slot: int,
         cold: bool,
         energy: tuple[float | None, float | None],
-    ) -> None:
+        spec: PromptSpec,
+        extra: dict[str, Any],
+    ) -> RequestResult:
         prompt_index, round_index = job
         clock = self.clock
         request = request_result(
             record,
             model=model.model,
-            spec=self.config.prompts[prompt_index],
+            spec=spec,
             prompt_index=prompt_index,
             round_index=round_index,
             concurrency=level.concurrency,
@@ -144,7 +188,9 @@ class Sender:
             session=clock.session,
             t_offset_s=clock.t_offset_s,
         )
-        if record.status == "error":
+        for name, value in extra.items():
+            setattr(request, name, value)
+        if record.status == "error" and not extra:  # a phase's failure is its finding, not the model's
             where = f"{'warmup ' if warmup else ''}prompt {prompt_index} round {round_index + 1}"
             message = f"{where} (concurrency {level.concurrency}, {level.mode}): {record.error or 'request failed'}"
             with self._lock:
@@ -152,6 +198,7 @@ class Sender:
                     level.error = safe_line(message, 400)
                 model.fail(level.error, record.error_kind)
         self._on_request(model, request, warmup)
+        return request
 
 
-__all__ = ["Clock", "Job", "Sender"]
+__all__ = ["Clock", "Job", "OneRequest", "Sender"]

@@ -16,6 +16,7 @@ from foundry_tui.engine.bench.results import (
     RequestResult,
     Summary,
 )
+from foundry_tui.engine.bench.slo import SloTarget, goodput, parse_slo
 from foundry_tui.engine.bench.throughput import level_duration, steady_state
 from foundry_tui.engine.quality import quality_summary
 
@@ -54,9 +55,15 @@ def _tokens_source(ok: Sequence[RequestResult]) -> str | None:
     return sources.pop() if len(sources) == 1 else ("mixed" if sources else None)
 
 
-def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequence[RequestResult]) -> Summary:
+def build_summary(
+    model: ModelResult,
+    concurrency: int,
+    mode: str,
+    rows: Sequence[RequestResult],
+    slo: Sequence[SloTarget] = (),
+) -> Summary:
     """`rows`: every recorded request of this model, level and mode (failed and cancelled ones are counted, never
-    summarized)."""
+    summarized). `slo`: the run's targets (goodput is None without them)."""
     ok = [r for r in rows if r.ok]
     status, error = _status(model, concurrency, mode, rows)
     # Throughput only for a level whose every request succeeded: failed ones end early and flatter the rate.
@@ -74,9 +81,11 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
     def metric(name: str) -> MetricSummary:
         if name == "itl_ms":
             return MetricSummary.of(gap for r in ok for gap in r.itl_ms)
-        if name == "ttft_ms":  # the cold request's wait is setup, not the steady TTFT: reported on its own
-            return MetricSummary.of(r.ttft_ms for r in warm)
+        if name in ("ttft_ms", "prefill_tps"):  # the cold request's wait is setup, not the steady TTFT: apart
+            return MetricSummary.of(r.value(name) for r in warm)
         return MetricSummary.of(r.value(name) for r in ok)
+
+    good = goodput(rows, slo, duration if whole else None)
 
     return Summary(
         model=model.model,
@@ -127,6 +136,12 @@ def build_summary(model: ModelResult, concurrency: int, mode: str, rows: Sequenc
         size_mb=model.size_mb,
         license=model.license,
         capabilities=list(model.capabilities),
+        prefill_tps=metric("prefill_tps"),
+        n_good=good.good if good else None,
+        n_slo_counted=good.counted if good else None,
+        goodput_share=good.share if good else None,
+        goodput_rps=good.rps if good else None,
+        endpoint=model.endpoint,
     )
 
 
@@ -134,11 +149,12 @@ def build_summaries(results: BenchResults) -> list[Summary]:
     """One summary per model × concurrency level × mode, in run order."""
     levels = results.settings.concurrency or [1]
     modes = results.settings.modes or ["stream"]
+    slo = parse_slo(results.settings.slo, "settings.slo")
     by_key: dict[tuple[str, int, str], list[RequestResult]] = {}
-    for r in results.requests:
+    for r in results.level_requests():
         by_key.setdefault((r.model, r.concurrency, r.mode), []).append(r)
     return [
-        build_summary(model, concurrency, mode, by_key.get((model.model, concurrency, mode), []))
+        build_summary(model, concurrency, mode, by_key.get((model.model, concurrency, mode), []), slo)
         for model in results.models
         for concurrency in levels
         for mode in modes

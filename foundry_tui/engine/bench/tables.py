@@ -76,6 +76,7 @@ SUMMARY_HEADERS = (
     "LATENCY AVG",
     "LATENCY P95",
     "TTFT P50",
+    "PREFILL ≈",  # prompt tokens / TTFT: includes queueing and scheduling
     "TOK/S",
     "TOKENS",
     "MEMORY",  # the model's own (engine.bench.memory), never this process's RSS
@@ -86,10 +87,29 @@ SUMMARY_HEADERS = (
 )
 
 
+def goodput_text(summary: Summary) -> str:
+    """'75% (9/12)': the share of requests meeting every SLO target, with the counts behind it."""
+    if summary.goodput_share is None or summary.n_good is None:
+        return MISSING
+    counted = round(summary.n_good / summary.goodput_share) if summary.goodput_share else None
+    share = metrics.GOODPUT.fmt(summary.goodput_share * 100)
+    return (
+        f"{share} ({summary.n_good}/{counted})"
+        if counted is not None
+        else f"{share} (0/{summary.n_ok + summary.n_failed})"
+    )
+
+
+def with_goodput(results: BenchResults, headers: tuple[str, ...]) -> tuple[str, ...]:
+    """The headers plus GOODPUT when the run had an SLO."""
+    return (*headers, "GOODPUT") if results.settings.slo else headers
+
+
 def summary_rows(results: BenchResults) -> list[list[str]]:
     """One row per model: its first concurrency level, streamed (latency = e2e; tok/s = mean decode rate); the
-    status is the model's over every level."""
+    status is the model's over every level. With an SLO, a last GOODPUT column (`with_goodput` for headers)."""
     first_level = (results.settings.concurrency or [1])[0]
+    slo = bool(results.settings.slo)
     return [
         [
             s.model,
@@ -97,6 +117,7 @@ def summary_rows(results: BenchResults) -> list[list[str]]:
             metrics.E2E.fmt(s.e2e_ms.mean),
             metrics.E2E.fmt(s.e2e_ms.p95),
             metrics.TTFT.fmt(s.ttft_ms.p50),
+            metrics.PREFILL.fmt(s.prefill_tps.p50),
             estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
             tokens_text(s.completion_tokens.mean, s.tokens_estimated),
             memory_text(s),
@@ -104,6 +125,7 @@ def summary_rows(results: BenchResults) -> list[list[str]]:
             quality_text(s.quality),
             units.size(s.size_mb),
             s.license or MISSING,
+            *([goodput_text(s)] if slo else []),
         ]
         for s in results.summaries
         if s.concurrency == first_level and s.mode == "stream"
@@ -135,7 +157,8 @@ THROUGHPUT_HEADERS = (
 
 def throughput_rows(results: BenchResults) -> list[list[str]]:
     """Per model × level × mode: whole-level throughput (over the level's duration) and steady-state throughput
-    (over the window in which all its streams were busy; docs/metrics.md)."""
+    (over the window in which all its streams were busy; docs/metrics.md). With an SLO, a last GOODPUT column."""
+    slo = bool(results.settings.slo)
     return [
         [
             s.model,
@@ -148,6 +171,7 @@ def throughput_rows(results: BenchResults) -> list[list[str]]:
             estimated(metrics.OUTPUT_THROUGHPUT.fmt(s.steady_output_throughput_tps), s.tokens_estimated),
             metrics.TTFT.fmt(s.ttft_ms.p50),
             metrics.E2E.fmt(s.e2e_ms.p95),
+            *([goodput_text(s)] if slo else []),
         ]
         for s in results.summaries
     ]
@@ -157,6 +181,7 @@ __all__ = [
     "SUMMARY_HEADERS",
     "THROUGHPUT_HEADERS",
     "estimated",
+    "goodput_text",
     "level_status_text",
     "memory_text",
     "model_status_text",
@@ -164,4 +189,5 @@ __all__ = [
     "summary_rows",
     "throughput_rows",
     "tokens_text",
+    "with_goodput",
 ]

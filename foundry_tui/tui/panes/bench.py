@@ -9,6 +9,11 @@ second line under its name when one line cannot hold both, the detail line under
 full name and how its memory was counted, and the results path has a line of its own (`~` for the home directory).
 The model list marks its choice with ✓ (visible without colour); the loaded chat models start selected (the
 first chat model when none is loaded), so ctrl+r runs at once.
+
+`m` opens the further options (prompt-length sweep, usable context, cold starts, SLO: screens.bench_options); the
+line over the buttons says which are on, and they travel in `BenchStartRequested.options`. `p` swaps the table for
+the second view (widgets.sweep_plot): the sweep's plot and values, the usable context and cold starts per model,
+the warnings; the form makes way for it, so the plot has the pane's height even at 80×24.
 """
 
 from __future__ import annotations
@@ -20,18 +25,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, SelectionList, Sparkline, Static
+from textual.widgets import Button, ContentSwitcher, Input, Label, Select, SelectionList, Sparkline, Static
 
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchResults, Summary
 from foundry_tui.engine.bench.past_runs import run_roots, short_path
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
-from foundry_tui.engine.bench.tables import estimated, memory_text
+from foundry_tui.engine.bench.results import ColdSummary
+from foundry_tui.engine.bench.tables import estimated, goodput_text, memory_text
 from foundry_tui.engine.bench.throughput import planned_per_model
 from foundry_tui.engine.models import ModelsSnapshot
 from foundry_tui.text import escape_controls, safe_line
 from foundry_tui.tui.messages import (
     BenchDone,
+    BenchOptions,
     BenchProgress,
     BenchShown,
     BenchStartRequested,
@@ -42,15 +49,19 @@ from foundry_tui.tui.messages import (
 )
 from foundry_tui.tui.panes.base import Pane
 from foundry_tui.tui.screens.bench_answers import AnswersScreen
+from foundry_tui.tui.screens.bench_options import BenchOptionsScreen, options_summary, options_text
 from foundry_tui.tui.screens.past_runs import PastRunsScreen
 from foundry_tui.tui.widgets.bench_models import BenchModelList
-from foundry_tui.tui.widgets.bench_table import BenchRow, BenchTable
+from foundry_tui.tui.widgets.bench_table import GOODPUT, PREFILL, BenchRow, BenchTable, columns_for, fit
 from foundry_tui.tui.widgets.literal import literal
+from foundry_tui.tui.widgets.sweep_plot import PhaseNotes, PhasesView
 
 # A model's status in words (results.json keeps the engine's: ok, error, …).
 STATUS_WORDS = {"ok": "done", "error": "failed", "cancelled": "cancelled", "skipped": "skipped", "pending": "waiting",
                 "partial": "partial"}  # fmt: skip
-HINT = "✓ = runs ({chosen} preselected) · space toggles · ctrl+r runs"
+HINT = "✓ = runs ({chosen} preselected) · space toggles · ctrl+r runs · m more options"
+NO_OPTIONS = "m: sweep, context, cold, SLO"  # the line over the buttons while no further option is on
+TABLE, PHASES = "bench-table", "bench-phases"  # the pane's two views
 
 
 def default_choice(snapshot: ModelsSnapshot) -> tuple[list[str], str]:
@@ -69,20 +80,29 @@ def status_word(status: str, done: int, planned: int) -> str:
     return STATUS_WORDS.get(status, status)
 
 
+def bench_columns(results: BenchResults) -> tuple[str, ...]:
+    """The table's columns: prefill ≈ once a request measured it, goodput when the run had an SLO."""
+    prefill = any(r.prefill_tps is not None for r in results.level_requests())
+    return columns_for(prefill, bool(results.settings.slo))
+
+
 def bench_rows(results: BenchResults) -> list[BenchRow]:
-    """One row per model (its first concurrency level, streamed), every figure through the metric registry."""
+    """One row per model (its first concurrency level, streamed), one cell per `bench_columns(results)`, every
+    figure through the metric registry."""
     first_level = (results.settings.concurrency or [1])[0]
     settings = results.settings
+    columns = bench_columns(results)
     prompts, waves = len(results.prompts), settings.min_waves or 1
     # Every level and mode of a model: a failure at a later level makes the model partial, not "done".
     planned = planned_per_model(
         prompts, settings.rounds, settings.concurrency or [1], len(settings.modes or [1]), waves
     )
     counts: dict[str, int] = {}
-    for request in results.requests:
+    for request in results.level_requests():  # the sweep's, context's and cold starts' requests are not planned here
         if request.ok:
             counts[request.model] = counts.get(request.model, 0) + 1
     models = {m.model: m for m in results.models}
+    colds = {c.model: c for c in results.cold_starts}
     rows = []
     for s in results.summaries:
         if s.concurrency != first_level or s.mode != "stream":
@@ -90,31 +110,54 @@ def bench_rows(results: BenchResults) -> list[BenchRow]:
         model = models.get(s.model)
         status = model.status if model is not None else s.status
         done = counts.get(s.model, 0)
-        cells = (
-            metrics.TTFT.fmt(s.ttft_ms.p50),
-            metrics.TTFT.fmt(s.ttft_ms.p95),
-            estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
-            metrics.E2E.fmt(s.e2e_ms.p95),
-            memory_text(s),
-            metrics.LOAD_TIME.fmt(s.load_s),
-            status_word(status, done, planned),
-        )
+        cells = {
+            "TTFT p50": metrics.TTFT.fmt(s.ttft_ms.p50),
+            "TTFT p95": metrics.TTFT.fmt(s.ttft_ms.p95),
+            PREFILL: metrics.PREFILL.fmt(s.prefill_tps.p50),
+            "decode": estimated(metrics.DECODE.fmt(s.decode_tps.mean), s.tokens_estimated),
+            "e2e p95": metrics.E2E.fmt(s.e2e_ms.p95),
+            GOODPUT: metrics.GOODPUT.fmt(None if s.goodput_share is None else s.goodput_share * 100),
+            "memory": memory_text(s),
+            "load": metrics.LOAD_TIME.fmt(s.load_s),
+            "status": status_word(status, done, planned),
+        }
         error = model.error if model is not None else s.error
-        rows.append(BenchRow(s.model, escape_controls(s.model), cells, _detail(s, status, error, done, planned)))
+        detail = _detail(s, status, error, done, planned, colds.get(s.model))
+        rows.append(BenchRow(s.model, escape_controls(s.model), tuple(cells[c] for c in columns), detail))
     return rows
 
 
-def _detail(s: Summary, status: str, error: str | None, done: int, planned: int) -> str:
-    """The highlighted row in full: its whole name, requests, how its memory was counted, its error."""
+def _detail(s: Summary, status: str, error: str | None, done: int, planned: int, cold: ColdSummary | None) -> str:
+    """The highlighted row in full: its whole name, requests, goodput, cold start, how its memory was counted, its
+    error."""
     memory = s.model_memory_note or ("not measured yet" if status in ("pending", "running") else "not recorded")
-    parts = [s.model, f"{done}/{planned} requests ok", f"memory: {memory}"]
+    parts = [s.model, f"{done}/{planned} requests ok"]
+    if s.goodput_share is not None:
+        parts.append(f"goodput {goodput_text(s)}")
+    if cold is not None and cold.n:
+        parts.append(f"cold TTFT p50 {metrics.COLD_TTFT.fmt(cold.ttft_ms.p50)} over {units.count(cold.n, 'reload')}")
+    elif s.ttft_cold_ms is not None:
+        parts.append(f"cold TTFT {metrics.TTFT.fmt(s.ttft_cold_ms)}")
+    parts.append(f"memory: {memory}")
     if s.tokens_estimated:
         parts.append("~ tokens estimated: the server sent no usage (the CLI's bench --tokenizer counts them)")
-    if s.ttft_cold_ms is not None:
-        parts.append(f"cold TTFT {metrics.TTFT.fmt(s.ttft_cold_ms)}")
     if error:
         parts.append(safe_line(error, 200))
     return " · ".join(parts)
+
+
+def run_extras(results: BenchResults) -> str:
+    """What the second view (p) holds for this run, in a few words ('' when nothing)."""
+    parts = []
+    if results.sweep:
+        parts.append("sweep plots")
+    if results.context:
+        parts.append("usable context")
+    if results.cold_starts:
+        parts.append("cold starts")
+    if results.warnings:
+        parts.append(units.count(len(results.warnings), "warning"))
+    return f"p: {', '.join(parts)}" if parts else ""
 
 
 class BenchPane(Pane):
@@ -127,8 +170,11 @@ class BenchPane(Pane):
     BenchPane #bench-options Label { width: 11; color: $text-muted; }
     BenchPane #bench-options Input { width: 1fr; }
     BenchPane #bench-options Select { width: 1fr; }
-    BenchPane #bench-buttons { height: 1; margin: 1 0 0 0; }
+    BenchPane #bench-extra { height: 1; color: $text-muted; }
+    BenchPane #bench-buttons { height: 1; }
     BenchPane #bench-buttons Button { min-width: 10; height: 1; border: none; margin: 0 1 0 0; }
+    BenchPane #bench-buttons #bench-more { margin: 0; }
+    BenchPane #bench-views { height: 1fr; }
     BenchPane #bench-table { height: 1fr; }
     BenchPane #bench-status-row { height: 2; }
     BenchPane #bench-status { width: 1fr; height: 2; color: $text-muted; }
@@ -138,6 +184,8 @@ class BenchPane(Pane):
     BINDINGS = [
         Binding("ctrl+r", "start", "Run"),
         Binding("ctrl+s", "stop", "Stop"),
+        Binding("m", "options", "Options"),
+        Binding("p", "toggle_view", "Plots"),
         Binding("a", "answers", "Answers"),
         Binding("o", "past_runs", "Past runs"),
         Binding("e", "export", "Copy report"),
@@ -155,6 +203,7 @@ class BenchPane(Pane):
         self.running = False
         self.results: BenchResults | None = None  # the run on screen (live, or a saved one)
         self.results_path: Path | None = None
+        self.options = BenchOptions()  # the options dialog's values, for the next run
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="bench-setup"):
@@ -172,16 +221,26 @@ class BenchPane(Pane):
                 with Horizontal():
                     yield Label("max tokens")
                     yield Input("", placeholder="per prompt", id="bench-max-tokens", compact=True)
+                yield Static(NO_OPTIONS, id="bench-extra", markup=False)
                 with Horizontal(id="bench-buttons"):
                     yield Button("Run", id="bench-run", variant="primary", compact=True)
                     yield Button("Stop", id="bench-stop", variant="error", compact=True, disabled=True)
-        yield BenchTable(id="bench-table")
+                    yield Button("Options", id="bench-more", compact=True)
+        with ContentSwitcher(initial=TABLE, id="bench-views"):
+            yield BenchTable(id=TABLE)
+            yield PhasesView(id=PHASES)
         with Horizontal(id="bench-status-row"):
             yield Static("✓ = runs · space toggles · ctrl+r runs", id="bench-status", markup=False)
             yield Sparkline([], id="bench-spark")
 
     def focus_target(self) -> Widget | None:
+        if self.view == PHASES:  # the form is hidden: the lines under the plot (←/→ change the figure)
+            return self.query_one(PhaseNotes)
         return self.query_one("#bench-models", SelectionList)  # space / ctrl+r work at once
+
+    @property
+    def view(self) -> str:
+        return self.query_one("#bench-views", ContentSwitcher).current or TABLE
 
     def on_mount(self) -> None:
         self.query_one("#bench-models", SelectionList).border_title = "models (✓ runs)"
@@ -224,8 +283,32 @@ class BenchPane(Pane):
                 self.query_one("#bench-rounds", Input).value,
                 self.query_one("#bench-warmup", Input).value,
                 self.query_one("#bench-max-tokens", Input).value,  # blank: each prompt's own
+                self.options,
             )
         )
+
+    @on(Button.Pressed, "#bench-more")
+    def action_options(self) -> None:
+        def chosen(options: BenchOptions | None) -> None:
+            if options is None:
+                return
+            self.options = options
+            summary = options_summary(options)
+            self.query_one("#bench-extra", Static).update(literal(fit(summary, 32) if summary else NO_OPTIONS))
+            self.set_status(options_text(options))
+
+        self.app.push_screen(BenchOptionsScreen(self.options), chosen)
+
+    def action_toggle_view(self) -> None:
+        """The table and the form, or the second view (sweep plot, context, cold starts, warnings) in their place."""
+        phases = self.view == TABLE
+        self.query_one("#bench-views", ContentSwitcher).current = PHASES if phases else TABLE
+        self.query_one("#bench-setup").display = not phases
+        if phases:
+            self.query_one(PhasesView).show(self.results)
+        target = self.focus_target()
+        if target is not None:
+            target.focus()
 
     @on(Button.Pressed, "#bench-stop")
     def action_stop(self) -> None:
@@ -244,9 +327,12 @@ class BenchPane(Pane):
             self._set_buttons()
             settings = message.results.settings
             models, prompts = len(settings.models), len(message.results.prompts)
+            then = [f"sweep {units.count(len(settings.prompt_tokens), 'length')}"] if settings.prompt_tokens else []
+            then += ["usable context"] if settings.find_context else []
+            then += [units.count(settings.cold, "cold start")] if settings.cold else []
             self.set_status(
                 f"running {units.count(models, 'model')} × {units.count(prompts, 'prompt')} × "
-                f"{units.count(settings.rounds, 'round')}…"
+                f"{units.count(settings.rounds, 'round')}" + (f", then {', '.join(then)}" if then else "") + "…"
             )
         self.results = message.results
         self._render_results()
@@ -260,14 +346,16 @@ class BenchPane(Pane):
             self.set_status(message.write_error)
         else:
             state = "partial results" if message.results.partial else "results"
-            self.set_status(f"{state} written to {short_path(message.path)}")
+            extras = run_extras(message.results)
+            self.set_status(f"{state} written to {short_path(message.path)}" + (f" · {extras}" if extras else ""))
 
     def on_bench_shown(self, message: BenchShown) -> None:
         if self.running:
             return  # a live run keeps the table; the saved run stays available in the past runs
         self.results, self.results_path = message.results, message.path
         self._render_results()
-        self.set_status(f"showing {short_path(message.path)}")
+        extras = run_extras(message.results)
+        self.set_status(f"showing {short_path(message.path)}" + (f" · {extras}" if extras else ""))
 
     def _set_buttons(self) -> None:
         self.query_one("#bench-run", Button).disabled = self.running
@@ -279,8 +367,10 @@ class BenchPane(Pane):
         results = self.results
         if results is None:
             return
-        self.query_one(BenchTable).show(bench_rows(results))
-        rates = [r.decode_tps for r in results.requests if r.decode_tps]
+        self.query_one(BenchTable).show(bench_rows(results), bench_columns(results))
+        if self.view == PHASES:  # the second view is drawn while it is shown (and when `p` shows it)
+            self.query_one(PhasesView).show(results)
+        rates = [r.decode_tps for r in results.requests if r.decode_tps]  # every phase's: the run's pulse
         self.query_one("#bench-spark", Sparkline).data = rates[-60:]
         errors = [m for m in results.models if m.error]
         if errors and self.running:
