@@ -106,3 +106,10 @@ def test_resume_knows_the_parser_defaults_of_every_workload_flag() -> None:
     assert _workload_flags_given(args) == []
     given = build_parser().parse_args(["bench", "--rounds", "5", "--max-tokens", "9", "--concurrency", "1,2"])
     assert _workload_flags_given(given) == ["--rounds", "--concurrency", "--max-tokens"]
+
+
+def test_sweep_lengths_and_the_context_maximum_are_kept_apart() -> None:
+    config = build_config(models="m", prompt_tokens="128,512,1k", find_context=True, context_max_tokens="4k")
+    assert config.prompt_tokens == (128, 512, 1024) and config.context_max_tokens == 4096
+    with pytest.raises(BadInputError, match="--context-max takes one length, got 512,256"):
+        build_config(models="m", context_max_tokens="512,256", labels={"context_max_tokens": "--context-max"})

@@ -109,6 +109,44 @@ def test_resume_from_results_json_alone_starts_a_journal_with_its_header(
     assert len([r for r in state.requests if r.status == "ok"]) == ROUNDS  # the old run's requests are in it too
 
 
+def test_a_stop_during_the_sweep_leaves_the_model_cancelled_and_resume_finishes_the_sweep(
+    cli_env: dict[str, str], tmp_path: Path, prompts: Path
+) -> None:
+    """The phases after the levels are part of the model: stopped there, it is not 'ok', and --resume sends only
+    the sweep requests that are missing."""
+    out = tmp_path / "out"
+    with FakeOpenAIServer(StreamScript(tokens=make_tokens(5), gap_s=0.1)) as server:  # ~0.5 s a request
+        process = subprocess.Popen(
+            [sys.executable, "-m", "foundry_tui", "bench", "--endpoint", server.url, "--models", "fake-model",
+             "--prompts", str(prompts), "--rounds", "2", "--warmup", "0", "--prompt-tokens", "32,64,128",
+             "--out", str(out)],
+            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert process.stderr is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line or ("tokens round 1: TTFT" in line):
+                break
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 143, stderr
+        stopped = json.loads((out / "results.json").read_text())
+        assert stopped["partial"] is True and stopped["models"][0]["status"] == "cancelled"
+        sent_before = [(r["prompt_tokens_target"], r["round"]) for r in stopped["requests"] if r["phase"] == "sweep"
+                       and r["status"] == "ok"]  # fmt: skip
+        assert 1 <= len(sent_before) < 6
+        server.script = StreamScript(tokens=make_tokens(5))
+        resumed = run_cli(cli_env, "bench", "--endpoint", server.url, "--resume", str(out), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads((out / "results.json").read_text())
+    sweep = sorted((r["prompt_tokens_target"], r["round"]) for r in data["requests"] if r["phase"] == "sweep"
+                   and r["status"] == "ok")  # fmt: skip
+    assert sweep == [(n, k) for n in (32, 64, 128) for k in (1, 2)]  # each missing one ran once
+    assert data["partial"] is False and data["models"][0]["status"] == "ok"
+    assert [p["n_ok"] for p in data["sweep"]] == [2, 2, 2]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

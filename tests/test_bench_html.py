@@ -393,6 +393,9 @@ def test_run_report_writes_next_to_results(results: BenchResults, tmp_path: Path
     assert out.is_file()
     assert run_report(Settings(), _args(tmp_path, html=False)) == 0
     assert capsys.readouterr().out.startswith("# Benchmark report")
+    # The baseline's comparison is in the Markdown report too, not only in the page.
+    assert run_report(Settings(), _args(tmp_path, html=False, baseline=str(tmp_path / "results.json"))) == 0
+    assert "baseline run of 2025-06-01T10:00:00+00:00" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -419,6 +422,8 @@ def test_run_report_bad_out(results: BenchResults, tmp_path: Path) -> None:
     for out, words in ((tmp_path, "is a directory"), (tmp_path / "no" / "r.html", "does not exist")):
         with pytest.raises(BadInputError, match=words):
             run_report(Settings(), _args(tmp_path, out=str(out)))
+    with pytest.raises(BadInputError, match="add --html"):  # Markdown goes to stdout: an --out would be lost
+        run_report(Settings(), _args(tmp_path, html=False, out=str(tmp_path / "r.html")))
     assert not (tmp_path / REPORT_HTML).exists()
 
 

@@ -127,6 +127,19 @@ def test_a_journaled_run_reads_back_as_the_same_results(tmp_path: Path) -> None:
     json.dumps(results.to_json(), allow_nan=False)  # a results.json again
 
 
+def test_a_phase_request_does_not_make_up_a_level(tmp_path: Path) -> None:
+    """A model that died in its sweep: its sweep requests (concurrency 1, streamed) are no level of a run at
+    concurrency 2, so the recovered model has only the level it ran."""
+    write_run(tmp_path)
+    sweep = replace(resumed_request(-1, 1, 0), concurrency=1, phase="sweep", prompt_tokens_target=128)
+    with JournalWriter.open(tmp_path) as journal:
+        journal.request(sweep)
+    results = results_from_journal(read_journal(tmp_path))
+    second = results.models[-1]
+    assert [(x.concurrency, x.mode) for x in second.levels] == [(2, "stream")]
+    assert results.requests[-1] == sweep
+
+
 def test_the_latest_model_record_wins_and_later_levels_update_it(tmp_path: Path) -> None:
     run = v1()
     tiny = run.models[1]

@@ -55,7 +55,7 @@ LATER_FIELDS = {
     "prefill_tps", "phase", "prompt_tokens_target", "prompt_tokens_exact", "load_s", "load_index", "memory_mb",
     "endpoint", "context_length", "n_good", "n_slo_counted", "goodput_share", "goodput_rps", "prompt_tokens",
     "sweep_max_tokens", "find_context", "context_ttft_limit_s", "context_max_tokens", "slo", "endpoints",
-    "sweep", "context", "cold_starts",
+    "sweep", "context", "cold_starts", "first_ttft_ms", "first_piece_ms",
 }  # fmt: skip
 
 
@@ -178,7 +178,7 @@ def test_tables_write_numbers_with_their_units() -> None:
     assert rows[0] == ["broken-generic-cpu:1", "error", "–", "–", "–", "–", "–", "–", "–", "–", "–", "1 MB", "–"]
     # PREFILL: the v1 file recorded no prompt tokens, so no prefill rate
     assert rows[1] == ["tiny-generic-cpu:1", "ok", "1.94 ms", "2.13 ms", "1.56 ms", "–", "125198.3 tok/s", "6.0", "–",
-                       "0.01 s", "50%", "1 MB", "MIT"]  # fmt: skip
+                       "0.006 s", "50%", "1 MB", "MIT"]  # fmt: skip
     row = throughput_rows(results)[2]
     assert [row[3], *row[4:6], row[9]] == ["ok", "402.99 req/s", "2418.0 tok/s", "2.13 ms"]
     assert row[6:8] == ["–", "–"]  # no stream slots recorded before issue 12: no steady-state window

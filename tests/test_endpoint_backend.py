@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pytest
 
-from foundry_tui.backends import endpoint_stream
+from foundry_tui.backends import endpoint_stream, openai_compat
 from foundry_tui.backends.base import ChatMessage, ChatOptions, DownloadProgress
 from foundry_tui.backends.openai_compat import EndpointBackend
 from foundry_tui.config import Settings
@@ -73,6 +73,33 @@ def test_list_catalog_plain_server() -> None:
     assert listing.reason is None
     assert sorted(m.id for m in listing.models) == ["alpha", "beta:2"]
     assert all(m.source == "endpoint" for m in listing.models)
+
+
+def test_the_context_a_server_lists_is_the_models_advertised_context() -> None:
+    with FakeOpenAIServer(models=["alpha"], script=StreamScript(context=2048)) as server:
+        b = make_backend(server.base_url)
+        entry = b.resolve("alpha")
+        b.close()
+    assert entry.context_length == 2048  # vLLM's max_model_len
+    with FakeOpenAIServer(models=["alpha"]) as server:
+        b = make_backend(server.base_url)
+        entry = b.resolve("alpha")
+        b.close()
+    assert entry.context_length is None  # listed none: unknown, not a guess
+
+
+@pytest.mark.parametrize(
+    ("item", "context"),
+    [
+        ({"id": "m", "meta": {"n_ctx_train": 8192, "n_params": 1}}, 8192),  # llama.cpp server
+        ({"id": "m", "max_context_length": 4096}, 4096),  # LM Studio
+        ({"id": "m", "max_model_len": "4096"}, None),  # not a number: ignored
+        ({"id": "m", "max_model_len": True}, None),
+        ({"id": "m", "meta": None}, None),
+    ],
+)
+def test_listed_context_shapes(item: dict[str, Any], context: int | None) -> None:
+    assert openai_compat._listed_context(item) == context
 
 
 def test_list_catalog_dead_port_is_unreachable() -> None:

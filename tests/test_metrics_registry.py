@@ -40,4 +40,5 @@ def test_the_chat_summary_uses_the_registry() -> None:
     assert metrics.E2E.fmt(1234.4) == "1234 ms"
     assert metrics.DECODE.fmt(43.71) == "43.7 tok/s"
     assert metrics.LOAD_TIME.fmt(0.0213) == "0.02 s"
+    assert metrics.LOAD_TIME.fmt(0.0049) == "0.005 s"  # a few ms: not "0.00 s"
     assert metrics.REQUEST_THROUGHPUT.fmt(2.5) == "2.50 req/s"

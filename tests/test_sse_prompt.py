@@ -4,14 +4,9 @@ and vLLM's context-length refusal, over real sockets on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -26,6 +21,7 @@ from foundry_tui.devtools.sse_prompt import (
 )
 from foundry_tui.devtools.sse_server import FakeOpenAIServer, StreamScript, fake_tokenize
 from foundry_tui.engine.bench.prompt_synth import synth_prompt
+from tests.test_sse_server import cli_server
 
 TEXT = "Hello, world: a prompt's text (with punctuation) counts by pieces!"
 
@@ -238,30 +234,12 @@ def test_context_limit_refuses_above_it_and_not_at_it(srv: FakeOpenAIServer) -> 
 
 @pytest.mark.slow
 def test_cli_prompt_flags() -> None:
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     args = ["--prompt-count", "tokens", "--template-tokens", "3", "--prefill-tps", "1000", "--context", "40"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "foundry_tui.devtools.sse_server", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=root,
-    )
-    try:
-        assert proc.stdout is not None
-        base = proc.stdout.readline().strip()
-        with openai.OpenAI(base_url=base, api_key="x", max_retries=0) as c:
-            started = time.perf_counter()
-            reply = c.chat.completions.create(model="fake-model", messages=user(TEXT), max_tokens=2)
-            elapsed = time.perf_counter() - started
-            assert reply.usage is not None and reply.usage.prompt_tokens == len(fake_tokenize(TEXT)) + 3
-            assert elapsed >= reply.usage.prompt_tokens / 1000
-            with pytest.raises(openai.BadRequestError, match="maximum context length is 40 tokens"):
-                c.chat.completions.create(model="fake-model", messages=user(TEXT), max_tokens=40)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with cli_server(*args) as base, openai.OpenAI(base_url=base, api_key="x", max_retries=0) as c:
+        started = time.perf_counter()
+        reply = c.chat.completions.create(model="fake-model", messages=user(TEXT), max_tokens=2)
+        elapsed = time.perf_counter() - started
+        assert reply.usage is not None and reply.usage.prompt_tokens == len(fake_tokenize(TEXT)) + 3
+        assert elapsed >= reply.usage.prompt_tokens / 1000
+        with pytest.raises(openai.BadRequestError, match="maximum context length is 40 tokens"):
+            c.chat.completions.create(model="fake-model", messages=user(TEXT), max_tokens=40)

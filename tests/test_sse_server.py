@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -457,21 +458,29 @@ def test_tokenize_llama_cpp_python_shape_and_bad_bodies() -> None:
         assert post_json(server, "/extras/tokenize", {"input": "Hello."})[0] == 404
 
 
-@pytest.mark.slow
-def test_cli_multi_token_chunks_without_usage_and_tokenize() -> None:
+@contextlib.contextmanager
+def cli_server(*args: str) -> Iterator[str]:
+    """`python -m foundry_tui.devtools.sse_server ARGS` as a person starts it: yields its base URL (…/v1, the
+    line it prints), then stops it with Ctrl-C and checks it exits 0."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    args = ["--tokens", "9", "--tokens-per-chunk", "3", "--no-usage", "--tokenize", "--tokenize-path", "/v1/tokenize"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "foundry_tui.devtools.sse_server", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=root,
-    )
+    command = [sys.executable, "-m", "foundry_tui.devtools.sse_server", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
     try:
         assert proc.stdout is not None
-        base = proc.stdout.readline().strip()
+        yield proc.stdout.readline().strip()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_cli_multi_token_chunks_without_usage_and_tokenize() -> None:
+    args = ["--tokens", "9", "--tokens-per-chunk", "3", "--no-usage", "--tokenize", "--tokenize-path", "/v1/tokenize"]
+    with cli_server(*args) as base:
         with openai.OpenAI(base_url=base, api_key="x", max_retries=0) as c:
             chunks = list(
                 c.chat.completions.create(
@@ -485,9 +494,3 @@ def test_cli_multi_token_chunks_without_usage_and_tokenize() -> None:
             req = urllib.request.Request(url + path, data=json.dumps({"content": "".join(contents(chunks))}).encode())
             with urllib.request.urlopen(req, timeout=5) as resp:
                 assert len(json.loads(resp.read())["tokens"]) == 9
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -148,16 +148,17 @@ class EndpointBackend:
 
     # -- catalog -------------------------------------------------------------------------------------------
 
-    def _served_ids(self) -> list[str]:
+    def _served(self) -> dict[str, int | None]:
+        """`/v1/models`: id → the context the server lists for it (None when it lists none)."""
         data = self._get_json("/v1/models", "list models")
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise BackendError(f"list models: {self.root}/v1/models answered without a 'data' list", kind="malformed")
-        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+        return {str(item["id"]): _listed_context(item) for item in items if isinstance(item, dict) and "id" in item}
 
     def list_catalog(self, *, refresh: bool = False) -> CatalogListing:
         try:
-            served = self._served_ids()
+            served = self._served()
         except BackendError as exc:
             return CatalogListing((), "unreachable", str(exc))
         loaded = set(self._ids_or_empty("/openai/loadedmodels", "/models/loaded"))
@@ -169,7 +170,7 @@ class EndpointBackend:
                     entry = _catalog_entry(item, cached, loaded)
                     if entry is not None:
                         entries[entry.id] = entry
-        for model_id in served:
+        for model_id, context in served.items():
             if model_id not in entries:
                 entries[model_id] = ModelEntry(
                     id=model_id,
@@ -178,7 +179,10 @@ class EndpointBackend:
                     variants=(model_id,),
                     cached=True,
                     loaded=model_id in loaded or not loaded,
+                    context_length=context,
                 )
+            elif entries[model_id].context_length is None and context is not None:
+                entries[model_id] = dataclasses.replace(entries[model_id], context_length=context)
         return CatalogListing(tuple(entries.values()), "ok")
 
     def _ids_or_empty(self, openai_path: str, models_path: str | None) -> list[str]:
@@ -440,6 +444,17 @@ def _download_line(line: str, entry: ModelEntry, progress: ProgressCallback | No
     match = _PERCENT.search(text)
     if match and progress is not None:
         progress(DownloadProgress(percent=min(100.0, float(match.group(1))), total_mb=entry.size_mb))
+    return None
+
+
+def _listed_context(item: dict[str, Any]) -> int | None:
+    """The context length a `/v1/models` entry advertises: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx_train`
+    (the context the model was trained for; the server may run a smaller one), LM Studio's `max_context_length`."""
+    meta = item.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    for value in (item.get("max_model_len"), meta.get("n_ctx_train"), item.get("max_context_length")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     return None
 
 

@@ -35,6 +35,8 @@ from foundry_tui.engine.bench.phase_tables import (
     cold_notes,
     cold_rows,
     context_lines,
+    phase_line,
+    request_place,
     sweep_rows,
 )
 from foundry_tui.engine.bench.report import load_results, results_json_text, write_results
@@ -73,11 +75,6 @@ FLAG_LABELS = {
     "slo": "--slo",
 }
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
-PHASE_LINES = {
-    "sweep": "prompt-length sweep: {n} requests",
-    "cold": "cold starts: {n} reloads, one request after each",
-    "context": "usable context: searching (doubling, then bisecting)",
-}
 
 
 def _env_flag_off(name: str) -> bool:
@@ -190,7 +187,7 @@ class Progress:
         if isinstance(event, events.LevelStarted):
             return f"  concurrency {event.concurrency}, {event.mode}: {units.count(event.planned, 'request')}"
         if isinstance(event, events.PhaseStarted):
-            return f"  {PHASE_LINES[event.phase].format(n=event.planned)}"
+            return f"  {phase_line(event.phase, event.planned)}"
         if isinstance(event, events.RequestFinished):
             return self._request_line(event)
         if isinstance(event, events.ModelFinished):
@@ -207,12 +204,7 @@ class Progress:
     @staticmethod
     def _request_line(event: events.RequestFinished) -> str | None:
         r = event.request
-        where = f"prompt {r.prompt_index} round {r.round}"
-        if r.phase == "cold":
-            where = f"reload {r.round} (load {metrics.LOAD_TIME.fmt(r.load_s)})"
-        elif r.prompt_tokens_target is not None:
-            approx = "" if r.prompt_tokens_exact else "~"
-            where = f"{approx}{r.prompt_tokens_target} tokens" + (f" round {r.round}" if r.phase == "sweep" else "")
+        where = request_place(r)
         if event.warmup:
             return None if r.ok else f"    warmup {where}: {r.status}: {safe_line(r.error or '')}"
         if not r.ok:
@@ -370,8 +362,12 @@ def _interrupted(runner: BenchRunner, reason: str, out_dir: Path, json_file: str
         _write_files(out_dir, results)
     _write_copy(results, json_file)
     if html:
-        with contextlib.suppress(KeyboardInterrupt, Terminated, FoundryTuiError):  # the data files are written
+        try:  # the data files are written: a page that fails only says so
             _write_html(out_dir, results)
+        except FoundryTuiError as exc:
+            print(f"{PROG}: {safe_line(str(exc), 300)} (the data files are written)", file=sys.stderr)
+        except (KeyboardInterrupt, Terminated):
+            pass  # a second signal: the page is the one thing left out
     done = sum(1 for r in results.requests if r.ok)
     print(
         f"{PROG}: {reason}: partial results ({units.count(done, 'request')}) in {out_dir}; "

@@ -3,7 +3,7 @@
 `--html` writes the self-contained HTML page (engine.bench.html_report: tables, inline SVG figures, the
 reproducibility block; it opens offline) to DIR/report.html, or to `--out FILE`, atomically, and prints where it
 went on stderr. Without `--html` the Markdown report (benchmark_report.md's text) goes to stdout. `--baseline
-FILE` (when given) adds a comparison against an earlier run unless the run already holds one. Exit codes: 0
+FILE` adds a comparison against an earlier run, in either format, unless the run already holds one. Exit codes: 0
 written, 1 the file could not be written, 2 bad input (no such directory or file, not a results file, an --out
 that is a directory or in a directory that does not exist), each a one-line error.
 """
@@ -44,10 +44,16 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
         raise BadInputError(f"{source} does not exist (give a benchmark run directory or its {RESULTS_JSON})")
     run_dir = source if source.is_dir() else source.parent
     html = bool(getattr(args, "html", False))
-    target = _html_target(getattr(args, "out", None), run_dir) if html else None
+    out = getattr(args, "out", None)
+    if out and not html:
+        raise BadInputError("--out names where the HTML goes: add --html (the Markdown report goes to stdout)")
+    target = _html_target(out, run_dir) if html else None
     results = load_results(source)  # one-line BadInputError when it is not a results file
     baseline_file = getattr(args, "baseline", None)
-    baseline = load_results(Path(baseline_file)) if baseline_file else None
+    if baseline_file:
+        from foundry_tui.engine.bench.compare import with_baseline
+
+        results = with_baseline(results, load_results(Path(baseline_file)))
     if target is None:
         from foundry_tui.engine.bench.report import markdown_report
 
@@ -56,7 +62,7 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
     from foundry_tui.engine.bench.html_report import html_report
     from foundry_tui.files import write_atomic
 
-    page = html_report(results, baseline=baseline)
+    page = html_report(results)
     try:
         write_atomic(target, page)
     except OSError as exc:

@@ -64,7 +64,11 @@ def ms(value: float | None, *, missing: str = MISSING) -> str:
 
 
 def seconds(value: float | None, *, missing: str = MISSING) -> str:
-    """A duration in seconds: `0.02 s`, `12.3 s`, `95 s`."""
+    """A duration in seconds: `0.02 s`, `12.3 s`, `95 s`; below 10 ms to its first significant digit (`0.005 s`,
+    `0.0004 s`): a load of a few ms is not 0."""
+    if value is not None and math.isfinite(value) and 0 < abs(value) < 0.01:
+        decimals = min(6, -math.floor(math.log10(abs(value))))
+        return f"{value:.{decimals}f} s"
     return _time(value, "s", missing)
 
 

@@ -25,7 +25,9 @@ from foundry_tui.engine.bench import (
     set_annotation,
 )
 from foundry_tui.engine.bench import ModelLoaded as BenchModelLoaded
+from foundry_tui.engine.bench.events import PhaseStarted
 from foundry_tui.engine.bench.past_runs import find_runs
+from foundry_tui.engine.bench.phase_tables import phase_line, phase_request_line
 from foundry_tui.errors import FoundryTuiError
 from foundry_tui.text import safe_line
 from foundry_tui.tui import messages as msg
@@ -124,6 +126,12 @@ class BenchRoutes(SessionRoutes):
         elif isinstance(event, RequestFinished) and not event.warmup:
             rate = event.request.decode_tps or 0.0
             app.post_message(Deliver(MemoryStrip, msg.StreamStats(rate, event.request.ttft_ms, streaming=True)))
+            if not event.request.measured_level:  # the phases after the levels say where they are (the table cannot)
+                line = f"{safe_line(event.model, 60)} · {phase_request_line(event.request)}"
+                app.post_message(Deliver(BenchPane, msg.BenchStatus(line)))
+        elif isinstance(event, PhaseStarted):
+            line = f"{safe_line(event.model, 60)} · {phase_line(event.phase, event.planned)}…"
+            app.post_message(Deliver(BenchPane, msg.BenchStatus(line)))
         elif isinstance(event, BenchFinished):
             app.post_message(BenchEnded(event.results))
 

@@ -5,6 +5,8 @@ summaries are the engine's own (build_summaries, build_phase_summaries), so the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from foundry_tui.engine.bench import BenchResults, LevelResult, LoadInfo, MemoryInfo, ModelResult, RequestResult
 from foundry_tui.engine.bench import memory as attribution
 from foundry_tui.engine.bench.phase_summaries import build_phase_summaries
@@ -41,7 +43,7 @@ def _phase_requests(model: str) -> list[RequestResult]:
     ttft0, growth, rate, memory, advertised = SWEEP_SHAPE[model]
     out = []
 
-    def add(phase: str, target: int | None, ttft: float, **extra: object) -> None:
+    def add(phase: str, target: int | None, ttft: float, **extra: Any) -> None:
         ok = extra.pop("ok", True)
         out.append(RequestResult(
             model=model, prompt_index=-1, round=1, concurrency=1, mode="stream", phase=phase,

@@ -95,11 +95,11 @@ def test_a_finished_run_reads_whole_at_80_columns() -> None:
     assert [r.cells for r in rows] == [
         # p50 and p95 of 1.0, 1.05, 1.1, 1.15 × the base figures (linear percentiles); tok/s: the mean rate
         ("178 ms", "190 ms", "61.9 tok/s", "2959 ms", "669 MB", "0.58 s", "done"),
-        ("3.99 ms", "4.24 ms", "62962.2 tok/s", "7.04 ms", "328 KB", "0.00 s", "done"),
+        ("3.99 ms", "4.24 ms", "62962.2 tok/s", "7.04 ms", "328 KB", "0.004 s", "done"),
     ]
     table = layout(rows, 79)  # 80 columns less the scroll bar
     assert table.two_line
-    assert table.header == "  TTFT p50  TTFT p95         decode  e2e p95  memory    load  status"
+    assert table.header == "  TTFT p50  TTFT p95         decode  e2e p95  memory     load  status"
     for r in rows:
         name, figures = table.lines[r.key]
         assert name == r.name  # whole: the line is the model's own
@@ -107,7 +107,7 @@ def test_a_finished_run_reads_whole_at_80_columns() -> None:
         assert cell_len(name) <= 79 and cell_len(figures) <= 79
     # Figures sit under their headers (right-aligned numbers end where their header ends).
     header, figures = table.header, table.lines[TINY][1]
-    assert figures.index("0.00 s") + len("0.00 s") == header.index("load") + len("load")
+    assert figures.index("0.004 s") + len("0.004 s") == header.index("load") + len("load")
 
 
 def test_one_line_per_model_where_there_is_room() -> None:
@@ -163,6 +163,6 @@ def test_a_model_without_a_memory_figure_says_why() -> None:
     tiny.memory.model_memory_mb = tiny.memory.model_memory_note = None
     results.summaries = build_summaries(results)
     row = bench_rows(results)[1]
-    assert row.cells[4:] == ("–", "0.00 s", "waiting") and "memory: not measured yet" in row.detail
+    assert row.cells[4:] == ("–", "0.004 s", "waiting") and "memory: not measured yet" in row.detail
     old = load_results(Path(__file__).parents[1] / "fixtures" / "bench_results_v1.json")  # before model memory
     assert all(r.cells[4] == "–" and "memory: not recorded" in r.detail for r in bench_rows(old))

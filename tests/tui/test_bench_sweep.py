@@ -14,12 +14,13 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, SelectionList, Static
 
+from foundry_tui.backends.foundry import FoundryBackend
 from foundry_tui.engine import metrics
-from foundry_tui.engine.bench import BenchResults, build_summaries
+from foundry_tui.engine.bench import build_summaries
 from foundry_tui.engine.bench.phase_summaries import build_phase_summaries
 from foundry_tui.engine.bench.phase_tables import context_line
-from foundry_tui.tui.messages import BenchDone, BenchOptions, BenchStartRequested
-from foundry_tui.tui.panes.bench import BenchPane, bench_columns, bench_rows
+from foundry_tui.tui.messages import BenchOptions, BenchStartRequested, BenchStatus
+from foundry_tui.tui.panes.bench import PHASES, bench_columns, bench_rows
 from foundry_tui.tui.screens.bench_options import BenchOptionsScreen, options_summary
 from foundry_tui.tui.widgets.bench_table import GOODPUT, PREFILL, BenchTable, layout
 from foundry_tui.tui.widgets.sweep_plot import (
@@ -34,12 +35,13 @@ from foundry_tui.tui.widgets.sweep_plot import (
     sweep_series,
     values_line,
 )
+from tests.conftest import TINY_ID
 from tests.tui.conftest import MakeApp
 from tests.tui.helpers import settle, static_text, wait_for
 from tests.tui.screen_lines import screen_lines
 from tests.tui.sweep_fixture import LENGTHS, SLO, sweep_results
 from tests.tui.test_bench_layout import SMOL, TINY
-from tests.tui.test_bench_pane import home, on_bench_tab, status_text
+from tests.tui.test_bench_pane import home, on_bench_tab, show_finished_run, status_text
 
 __all__ = ["home"]  # the fixture, shared with the pane's tests
 
@@ -110,9 +112,11 @@ def test_the_sweep_series_are_the_summaries_points() -> None:
     assert all(v == 60.0 for _, v in next(s for s in sweep_series(results, decode) if s.model == SMOL).points)
     assert next(s for s in sweep_series(results, memory) if s.model == SMOL).points == ((128, 700.0), (512, 710.0),
                                                                                           (2048, 720.0))  # fmt: skip
-    # A length nobody answered has no point; the others keep theirs.
-    results.sweep[0].n_ok = 0
-    assert [n for n, _ in sweep_series(results, ttft)[0].points] == [512, 2048]
+    # A length nobody answered has no point, the values line says it failed; the others keep theirs.
+    results.sweep[0].n_ok, results.sweep[0].status = 0, "error"
+    series = sweep_series(results, ttft)[0]
+    assert [n for n, _ in series.points] == [512, 2048] and series.failed == (128,)
+    assert values_line(series, ttft).startswith(f"{series.model}: 128 failed · 512 ")
 
 
 def test_values_lines_lengths_and_cold_lines_read_as_documented() -> None:
@@ -156,28 +160,13 @@ def test_options_summary_says_what_is_on() -> None:
 # -- the pane, driven by Pilot --------------------------------------------------------------------------------
 
 
-async def show_run(pilot: Pilot[Any], results: BenchResults, path: Path) -> BenchPane:
-    """The Benchmark tab with `results` as a finished run (the session ready, so the screen is steady)."""
-    pane = await on_bench_tab(pilot)
-    app = pilot.app
-    await wait_for(
-        pilot,
-        lambda: app.backend_state == "ready" and app.snapshot.catalog is not None,  # type: ignore[attr-defined]
-        "the session and its models",
-    )
-    pane.post_message(BenchDone(results, path))
-    await wait_for(pilot, lambda: len(app.query_one(BenchTable).rows) == len(results.models), "the rows")
-    await settle(pilot)
-    return pane
-
-
 def test_the_plots_view_draws_the_sweep_and_lists_context_cold_and_warnings(home: Path, make_app: MakeApp) -> None:
     results = sweep_results()
 
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
-            pane = await show_run(pilot, results, home / "runs" / "x")
+            pane = await show_finished_run(pilot, results, home / "runs" / "x")
             assert "p: sweep plots, usable context, cold starts, 1 warning" in status_text(app)
             await pilot.press("p")
             view = app.query_one(PhasesView)
@@ -208,16 +197,17 @@ def test_the_plots_view_draws_the_sweep_and_lists_context_cold_and_warnings(home
 def test_untrusted_names_are_shown_literally(home: Path, make_app: MakeApp) -> None:
     results = sweep_results()
     evil = "evil[bold]\x1b[2J:1"
-    for record in [*results.models, *results.requests]:
-        if record.model == TINY:
-            record.model = evil
+    for model in results.models:
+        model.model = evil if model.model == TINY else model.model
+    for request in results.requests:
+        request.model = evil if request.model == TINY else request.model
     results.summaries = build_summaries(results)
     build_phase_summaries(results)
 
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=(120, 40)) as pilot:
-            await show_run(pilot, results, home / "runs" / "x")
+            await show_finished_run(pilot, results, home / "runs" / "x")
             await pilot.press("p")
             plot = app.query_one(SweepPlot)
             await wait_for(pilot, lambda: plot.display and plot.series, "the plot")
@@ -238,7 +228,7 @@ def test_no_sweep_says_so_and_still_lists_the_rest(home: Path, make_app: MakeApp
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
-            await show_run(pilot, results, home / "runs" / "x")
+            await show_finished_run(pilot, results, home / "runs" / "x")
             await pilot.press("p")
             await wait_for(pilot, lambda: app.query_one(PhasesView).display, "the view")
             assert not app.query_one(SweepPlot).display
@@ -335,7 +325,7 @@ def test_sweep_table_snapshot(snap_compare: Any, home: Path, make_app: MakeApp) 
     app = make_app()
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await show_run(pilot, sweep_results(), home / ".local/share/foundry-tui/bench/20261201-120000")
+        await show_finished_run(pilot, sweep_results(), home / ".local/share/foundry-tui/bench/20261201-120000")
         text = "\n".join(screen_lines(pilot))
         assert "prefill ≈" in text and "goodput" in text and "113.6 tok/s" in text and "33%" in text
 
@@ -346,7 +336,7 @@ def test_sweep_plot_snapshot(snap_compare: Any, home: Path, make_app: MakeApp) -
     app = make_app()
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await show_run(pilot, sweep_results(), home / ".local/share/foundry-tui/bench/20261201-120000")
+        await show_finished_run(pilot, sweep_results(), home / ".local/share/foundry-tui/bench/20261201-120000")
         await pilot.press("p")
         await wait_for(pilot, lambda: app.query_one(SweepPlot).series, "the plot")
         await settle(pilot)
@@ -354,3 +344,55 @@ def test_sweep_plot_snapshot(snap_compare: Any, home: Path, make_app: MakeApp) -
         assert "TTFT p50 (ms) vs prompt tokens" in text and "usable context" in text
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# -- a real run on the tiny model ------------------------------------------------------------------------------
+
+
+def test_a_real_run_says_which_phase_it_is_in_and_shows_its_figures(
+    runtime: FoundryBackend, make_app: MakeApp, tmp_path: Path
+) -> None:
+    """Options from the dialog, a run on the real runtime: the status line follows the phases request by request
+    (the table's row cannot say which length or probe is running), and the plots view holds what they measured."""
+    sent: list[BenchStatus] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, BenchStatus):
+            sent.append(message)
+
+    async def main() -> None:
+        app = make_app(runtime)
+        async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
+            pane = await on_bench_tab(pilot)
+            models = app.query_one("#bench-models", SelectionList)
+            models.deselect_all()
+            models.select(TINY_ID)
+            app.query_one("#bench-rounds", Input).value = "1"
+            app.query_one("#bench-warmup", Input).value = "0"
+            await fill_options(pilot, **{"prompt-tokens": "64,128", "cold": "2", "slo": "ttft_ms<=10000"})
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: "written to" in status_text(app), "the run", timeout=120)
+            results = pane.results
+            assert results is not None and not results.partial
+            lines = [m.text for m in sent]
+            assert f"{TINY_ID} · prompt-length sweep: 2 requests…" in lines
+            assert f"{TINY_ID} · cold starts: 2 reloads, one request after each…" in lines
+            assert f"{TINY_ID} · usable context: searching (doubling, then bisecting)…" in lines
+            sweep = [line for line in lines if " · sweep " in line]
+            assert [line.split(" · sweep ")[1].split(":")[0] for line in sweep] == [
+                "64 tokens round 1",
+                "128 tokens round 1",
+            ]
+            assert len([line for line in lines if " · cold start reload " in line]) == 2
+            probes = [line for line in lines if " · context probe " in line]
+            assert len(probes) == len([r for r in results.requests if r.phase == "context"]) >= 3
+            # What the phases measured: both lengths, two cold starts, the context verdict (the tiny model: 512).
+            assert [p.prompt_tokens_target for p in results.sweep] == [64, 128]
+            assert results.cold_starts[0].n == 2 and results.context[0].advertised == 512
+            await pilot.press("p")
+            await wait_for(pilot, lambda: pane.view == PHASES, "the plots view")
+            lines = static_text(app.query_one("#bench-phase-lines", Static)).splitlines()
+            assert lines[2:] == phase_lines(results)  # under the header and the one model's values
+            assert any(results.context[0].verdict in line for line in lines)
+
+    asyncio.run(main())

@@ -377,8 +377,13 @@ def test_catalog_at_scale_snapshot(size: tuple[int, int], snap_compare: Any, mak
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(pilot, app)
         table = app.query_one(CatalogTable)
-        table.move_cursor(row=[r.key for r in pane_of(app).shown_rows].index(PHI_CPU), scroll=True)
+        row = [r.key for r in pane_of(app).shown_rows].index(PHI_CPU)
+        table.move_cursor(row=row, scroll=True)
         await wait_for(pilot, lambda: pane_of(app).selected_id == PHI_CPU, "the loaded model")
+        # The details column fills in after the selection and may change the table's height: scroll again once
+        # the layout has settled, or the rows shown depend on which came first.
+        await pilot.pause()
+        table.scroll_to(y=max(row - table.scrollable_content_region.height // 2, 0), animate=False, immediate=True)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

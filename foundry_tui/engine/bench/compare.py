@@ -24,7 +24,7 @@ docs/metrics.md, "Comparing runs".
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -421,3 +421,13 @@ def compare_results(
         workload_differs=bool(differences.workload),
         warnings=differences.warnings(),
     )
+
+
+def with_baseline(results: BenchResults, baseline: BenchResults) -> BenchResults:
+    """`results` compared with an earlier run (`report --baseline`), unless it already holds a comparison (a
+    `bench --baseline` run keeps the one it made)."""
+    if results.comparison is not None:
+        return results
+    label = f"baseline run of {baseline.started_at or '–'}"
+    comparison = compare_results(baseline, results, baseline_label=label, new_label="this run")
+    return replace(results, comparison=comparison)

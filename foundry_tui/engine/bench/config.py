@@ -102,7 +102,10 @@ class BenchConfig:
             self.context_max_tokens is not None
             and not MIN_PROMPT_TOKENS <= self.context_max_tokens <= MAX_PROMPT_TOKENS
         ):
-            raise BadInputError(f"the context search's maximum must be at least {MIN_PROMPT_TOKENS} tokens")
+            raise BadInputError(
+                f"the context search's maximum must be {MIN_PROMPT_TOKENS} to {MAX_PROMPT_TOKENS} tokens, "
+                f"got {self.context_max_tokens}"
+            )
         if not 0 <= self.cold <= MAX_COLD:
             raise BadInputError(f"cold starts must be between 0 and {MAX_COLD}, got {self.cold}")
 
@@ -329,7 +332,10 @@ def build_config(
         raise BadInputError(f"{label('sweep_max_tokens')} must be greater than 0, got {sweep_budget}")
     context_max = None
     if context_max_tokens is not None and not _blank(context_max_tokens):
-        context_max = parse_lengths(str(context_max_tokens), label("context_max_tokens"))[0]
+        maxima = parse_lengths(str(context_max_tokens), label("context_max_tokens"))
+        if len(maxima) > 1:
+            raise BadInputError(f"{label('context_max_tokens')} takes one length, got {context_max_tokens}")
+        context_max = maxima[0]
     cold_n = _whole(cold, label("cold"))
     if not 0 <= cold_n <= MAX_COLD:
         raise BadInputError(f"{label('cold')} must be between 0 and {MAX_COLD}, got {cold_n}")

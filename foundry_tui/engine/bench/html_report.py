@@ -430,14 +430,10 @@ def _plots_or_note(build: Callable[[], str]) -> str:
 
 def html_report(results: BenchResults, *, baseline: BenchResults | None = None) -> str:
     """The page. `baseline`: an earlier run to compare against when `results` holds no comparison yet."""
-    if baseline is not None and results.comparison is None:
-        from dataclasses import replace
+    if baseline is not None:
+        from foundry_tui.engine.bench.compare import with_baseline
 
-        from foundry_tui.engine.bench.compare import compare_results
-
-        label = f"baseline run of {baseline.started_at or MISSING}"
-        results = replace(results, comparison=compare_results(baseline, results, baseline_label=label,
-                                                              new_label="this run"))  # fmt: skip
+        results = with_baseline(results, baseline)
     colours = plots.model_colours([m.model for m in results.models])
     ttft = _plots_or_note(lambda: _figure(plots.ttft_distribution_svg(results, colours), "no warm streamed request "
                                           "answered: nothing to draw"))  # fmt: skip

@@ -418,8 +418,9 @@ def _model(state: JournalState, name: str) -> ModelResult:
     for entry in state.levels:
         if entry.model == name and entry.line > since:
             put(entry.level)
-    for r in state.requests:
-        if r.model == name and not any((x.concurrency, x.mode) == (r.concurrency, r.mode) for x in levels):
+    for r in state.requests:  # a level that ended with the process: its requests say it ran (not the phases')
+        if r.model == name and r.measured_level and not any(
+                (x.concurrency, x.mode) == (r.concurrency, r.mode) for x in levels):  # fmt: skip
             levels.append(LevelResult(concurrency=r.concurrency, mode=r.mode))
     if record is None:
         return ModelResult(model=name, status="running", levels=levels)

@@ -24,6 +24,8 @@ from foundry_tui.engine.bench.results import (
 from foundry_tui.engine.bench.summaries import level_status
 from foundry_tui.text import safe_line
 
+COLD_PROMPT = 0  # the cold starts send the prompt set's first prompt (engine.bench.phases)
+
 # Repeated prompts answered this much faster than their first round look like a prompt (prefix) cache at work.
 PROMPT_CACHE_RATIO = 0.5
 
@@ -44,6 +46,8 @@ def _by_model(results: BenchResults, phase: str) -> dict[str, list[RequestResult
 def _phase_status(model: ModelResult, rows: Sequence[RequestResult], planned: int | None) -> str:
     if model.status in ("pending", "running") and len(rows) < (planned or 0):
         return "running" if rows else "pending"
+    if not rows and model.status not in ("pending", "running"):  # the phase never ran: stopped, or not reached
+        return "cancelled" if model.status == "cancelled" else "skipped"
     if any(r.status == "cancelled" for r in rows) or (model.status == "cancelled" and len(rows) < (planned or 0)):
         return "cancelled"
     return level_status("done", planned, rows)
@@ -69,9 +73,7 @@ def sweep_summaries(results: BenchResults) -> list[SweepSummary]:
 
 def _sweep_point(model: ModelResult, target: int, rows: list[RequestResult], rounds: int) -> SweepSummary:
     ok = [r for r in rows if r.ok]
-    status = _phase_status(model, rows, rounds) if rows or model.status not in ("pending", "running") else "pending"
-    if not rows and model.status not in ("pending", "running"):
-        status = "skipped"
+    status = _phase_status(model, rows, rounds)
     error = next((r.error for r in rows if r.status == "error"), None)
     return SweepSummary(
         model=model.model,
@@ -97,11 +99,17 @@ def _sweep_point(model: ModelResult, target: int, rows: list[RequestResult], rou
 # -- the usable context --------------------------------------------------------------------------------------
 
 
+def probe_first_ms(request: RequestResult) -> float | None:
+    """When a context probe's first piece came: its TTFT, or a reasoning piece's time when no answer text did."""
+    return request.ttft_ms if request.ttft_ms is not None else request.first_piece_ms
+
+
 def context_works(request: RequestResult, ttft_limit_s: float | None) -> bool:
-    """A context probe worked: it was answered, its first piece within the limit."""
-    if not request.ok or request.ttft_ms is None:
+    """A context probe worked: it was answered (answer or reasoning text), its first piece within the limit."""
+    first = probe_first_ms(request)
+    if not request.ok or first is None:
         return False
-    return ttft_limit_s is None or request.ttft_ms <= ttft_limit_s * 1000
+    return ttft_limit_s is None or first <= ttft_limit_s * 1000
 
 
 def context_summaries(results: BenchResults) -> list[ContextSummary]:
@@ -133,13 +141,16 @@ def _context(model: ModelResult, rows: list[RequestResult], limit_s: float | Non
     why: str | None = None
     failure: str | None = None
     if first_fail is not None:
-        if first_fail.ok or first_fail.error_kind == "first_token_timeout":
-            ttft = f"TTFT {(first_fail.ttft_ms or 0) / 1000:.1f} s is" if first_fail.ok else "no first token"
-            why, failure = "ttft_limit", f"{ttft} over the {limit_s or 0:g} s limit"
+        first = probe_first_ms(first_fail)
+        if first_fail.ok and first is None:
+            why, failure = "error", "answered with no text at all"
+        elif first_fail.ok or first_fail.error_kind == "first_token_timeout":
+            took = f"the first token took {first / 1000:.1f} s" if first_fail.ok and first else "no first token came"
+            why, failure = "ttft_limit", f"{took}, over the {limit_s or 0:g} s limit"
         else:
             why, failure = "error", safe_line(first_fail.error or first_fail.status, 300)
     elif best is not None and status == "ok":
-        why = "max" if cap is not None else "advertised"
+        why = "max" if cap is not None else "advertised" if advertised else "default"
     verdict = _verdict(advertised, best, first_fail, why, status)
     return ContextSummary(
         model=model.model,
@@ -177,7 +188,7 @@ def _verdict(
         line += f" (at {fail.prompt_tokens_target} the first token took over the limit)"
     elif why == "error" and fail is not None:
         line += f" (fails at {fail.prompt_tokens_target})"
-    elif why in ("advertised", "max"):
+    elif why in ("advertised", "max", "default"):
         line += " (the longest tried)"
     if status == "cancelled":
         line += " — search stopped early"
@@ -187,8 +198,16 @@ def _verdict(
 # -- cold starts ---------------------------------------------------------------------------------------------
 
 
+def _warm_ttft_p50(results: BenchResults, model: str, prompt_index: int) -> float | None:
+    """The warm TTFT p50 of one prompt at concurrency 1, streamed: what a cold start of that prompt compares with
+    (another prompt's length would skew the ratio)."""
+    rows = [r for r in results.level_requests() if r.model == model and r.prompt_index == prompt_index
+            and r.concurrency == 1 and r.mode == "stream" and r.ok and not r.cold]  # fmt: skip
+    return MetricSummary.of(r.ttft_ms for r in rows).p50
+
+
 def cold_summaries(results: BenchResults, warm_ttft_p50: dict[str, float | None]) -> list[ColdSummary]:
-    """`warm_ttft_p50`: model → its concurrency-1 streamed level's warm TTFT p50."""
+    """`warm_ttft_p50`: model → the warm TTFT p50 of the prompt the cold starts send (COLD_PROMPT)."""
     planned = results.settings.cold
     if not planned:
         return []
@@ -223,35 +242,55 @@ def cold_summaries(results: BenchResults, warm_ttft_p50: dict[str, float | None]
 # -- warnings ------------------------------------------------------------------------------------------------
 
 
+def note_first_ttft(model: ModelResult, warmup: RequestResult, prompts: int) -> None:
+    """A warmup ended: keep its prompt's first warm TTFT on its level (what the repeats are compared with below)."""
+    if not warmup.ok or warmup.cold or warmup.ttft_ms is None or not 0 <= warmup.prompt_index < prompts:
+        return
+    level = next((lv for lv in reversed(model.levels)
+                  if (lv.concurrency, lv.mode) == (warmup.concurrency, warmup.mode)), None)  # fmt: skip
+    if level is None:
+        return
+    if level.first_ttft_ms is None:
+        level.first_ttft_ms = [None] * prompts
+    if level.first_ttft_ms[warmup.prompt_index] is None:
+        level.first_ttft_ms[warmup.prompt_index] = warmup.ttft_ms
+
+
 def prompt_cache_warnings(results: BenchResults) -> list[str]:
-    """Per model (concurrency 1, streamed): for each prompt with a warm round 1 and later rounds, the median later
-    TTFT over round 1's; when the median of those ratios is below PROMPT_CACHE_RATIO, a warning."""
+    """Per model (concurrency 1, streamed): for each prompt, the median TTFT of its repeats over its first warm
+    send's (its warmup's, else round 1's); when the median of those ratios is below PROMPT_CACHE_RATIO, a
+    warning."""
     out = []
     for model in results.models:
         rows = [r for r in results.level_requests() if r.model == model.model and r.concurrency == 1
                 and r.mode == "stream" and r.ok and not r.cold and r.ttft_ms]  # fmt: skip
+        level = next((lv for lv in model.levels if (lv.concurrency, lv.mode) == (1, "stream")), None)
+        warmed = level.first_ttft_ms if level is not None and level.first_ttft_ms else []
         ratios = []
         for prompt in sorted({r.prompt_index for r in rows}):
-            first = [r.ttft_ms for r in rows if r.prompt_index == prompt and r.round == 1 and r.ttft_ms]
-            later = [r.ttft_ms for r in rows if r.prompt_index == prompt and r.round >= 2 and r.ttft_ms]
+            ttfts = {r.round: r.ttft_ms for r in rows if r.prompt_index == prompt and r.ttft_ms}
+            warmup = warmed[prompt] if prompt < len(warmed) else None
+            # The baseline is the prompt's first send: its warmup when it had one (every round repeats it then).
+            first = warmup or ttfts.get(1)
+            later = [t for k, t in ttfts.items() if k >= (1 if warmup else 2)]
             if first and later:
-                ratios.append(statistics.median(later) / first[0])
+                ratios.append(statistics.median(later) / first)
         if ratios and statistics.median(ratios) < PROMPT_CACHE_RATIO:
             share = statistics.median(ratios) * 100
             out.append(
                 f"{safe_line(model.model, 120)}: likely prompt-cache effect: repeated prompts' TTFT is {share:.0f}% "
-                f"of their first round's (median over {len(ratios)} prompts); TTFT may understate a fresh prompt's"
+                f"of their first send's (median over {len(ratios)} prompts); TTFT may understate a fresh prompt's"
             )
     return out
 
 
 def build_phase_summaries(results: BenchResults) -> None:
     """Fill results.sweep, .context, .cold_starts and .warnings from its requests (after `summaries`)."""
-    warm = {s.model: s.ttft_ms.p50 for s in results.summaries if s.concurrency == 1 and s.mode == "stream"}
+    warm = {model.model: _warm_ttft_p50(results, model.model, COLD_PROMPT) for model in results.models}
     results.sweep = sweep_summaries(results)
     results.context = context_summaries(results)
     results.cold_starts = cold_summaries(results, warm)
     results.warnings = prompt_cache_warnings(results)
 
 
-__all__ = ["PROMPT_CACHE_RATIO", "build_phase_summaries", "context_works"]
+__all__ = ["PROMPT_CACHE_RATIO", "build_phase_summaries", "context_works", "note_first_ttft"]

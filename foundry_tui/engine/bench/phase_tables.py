@@ -4,11 +4,43 @@ CLI's tables, the Markdown report and the TUI, so every front end writes each fi
 from __future__ import annotations
 
 from foundry_tui.engine import metrics, units
-from foundry_tui.engine.bench.results import BenchResults, ColdSummary, ContextSummary, SweepSummary
+from foundry_tui.engine.bench.results import BenchResults, ColdSummary, ContextSummary, RequestResult, SweepSummary
 from foundry_tui.engine.bench.tables import estimated
 from foundry_tui.text import safe_line
 
 MISSING = units.MISSING
+
+# What a phase is about to do (the CLI's progress and the TUI's status line), by PhaseStarted.phase.
+PHASE_LINES = {
+    "sweep": "prompt-length sweep: {n} requests",
+    "cold": "cold starts: {n} reloads, one request after each",
+    "context": "usable context: searching (doubling, then bisecting)",
+}
+
+PHASE_WORDS = {"sweep": "sweep", "context": "context probe", "cold": "cold start"}
+
+
+def phase_line(phase: str, planned: int) -> str:
+    return PHASE_LINES[phase].format(n=planned) if phase in PHASE_LINES else phase
+
+
+def request_place(r: RequestResult) -> str:
+    """Which request of its run this is, in words: 'prompt 2 round 1', '~512 tokens round 2', 'reload 3 (load …)'."""
+    if r.phase == "cold":
+        return f"reload {r.round} (load {metrics.LOAD_TIME.fmt(r.load_s)})"
+    if r.prompt_tokens_target is not None:
+        approx = "" if r.prompt_tokens_exact else "~"
+        return f"{approx}{r.prompt_tokens_target} tokens" + (f" round {r.round}" if r.phase == "sweep" else "")
+    return f"prompt {r.prompt_index} round {r.round}"
+
+
+def phase_request_line(r: RequestResult) -> str:
+    """One phase request's outcome for a status line: '~512 tokens round 2: TTFT 311 ms · prefill ≈1650 tok/s'."""
+    where = f"{PHASE_WORDS.get(r.phase, r.phase)} {request_place(r)}"
+    if not r.ok:
+        return f"{where}: {r.status}: {safe_line(r.error or 'no reason given', 160)}"
+    return f"{where}: TTFT {metrics.TTFT.fmt(r.ttft_ms)} · prefill ≈{metrics.PREFILL.fmt(r.prefill_tps)}"
+
 
 SWEEP_HEADERS = (
     "MODEL",

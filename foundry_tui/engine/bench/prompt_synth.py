@@ -2,8 +2,9 @@
 
 A prompt is filler prose (ordinary lower-case English words, a period every few words) followed by a short fixed
 instruction, so a model has something sensible to answer. The filler is a deterministic stream per `variant`
-(the round index) and differs between variants from its first two words on: a server's prefix cache cannot reuse
-an earlier round's prompt, so each round's first token waits for a whole prefill.
+and differs between variants from its first two words on; callers give every request its own variant (the
+longer prompts of one variant start with its shorter ones), so a server's prefix cache cannot reuse an earlier
+request's prompt and each first token waits for a whole prefill.
 
 With a counter (engine.bench.tokens.TokenCounter.count or the server's tokenize route: no special tokens) the
 length is searched, not guessed: a counter may be a server round-trip, so the search makes O(log N) calls (a

@@ -215,6 +215,11 @@ def _md_cell(value: object) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _md_code(value: object) -> str:
+    """A code span: its text is shown as is (no entities there), so only backticks, which would end it, change."""
+    return "`" + " ".join(escape_controls(str(value)).split()).replace("`", "'") + "`"
+
+
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(_md_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
@@ -346,7 +351,7 @@ def markdown_report(results: BenchResults) -> str:
     lines += _md_table(with_goodput(results, SUMMARY_HEADERS), summary_rows(results))
     lines += ["", "## Latency and throughput per concurrency level", ""]
     if results.settings.slo:
-        lines += [f"Goodput: the share of requests meeting every target of `{_md_cell(results.settings.slo)}`.", ""]
+        lines += [f"Goodput: the share of requests meeting every target of {_md_code(results.settings.slo)}.", ""]
     lines += _md_table(with_goodput(results, LEVEL_HEADERS), _level_rows(results))
     lines += [
         "",
@@ -365,7 +370,7 @@ def markdown_report(results: BenchResults) -> str:
     if failures:
         lines += ["", "## Failures", ""]
         lines += [
-            f"- `{_md_cell(m.model)}`: {_md_cell(model_status_text(results, m.model))}: {_md_cell(m.error or MISSING)}"
+            f"- {_md_code(m.model)}: {_md_cell(model_status_text(results, m.model))}: {_md_cell(m.error or MISSING)}"
             for m in failures
         ]
     judge = results.judge

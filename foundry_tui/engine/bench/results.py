@@ -79,6 +79,9 @@ class RequestResult(Record):
     load_s: float | None = None  # cold: the reload right before this request
     load_index: int | None = None  # cold: which reload (0-based)
     memory_mb: float | None = None  # sweep / context / cold: the model's memory during or right after it
+    # context: sent → the first piece of any kind, reasoning included (a thinking model's 16-token probe may
+    # end before any answer text, yet the prompt was read)
+    first_piece_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -119,6 +122,9 @@ class LevelResult(Record):
     status: str = "running"  # running | ok | partial | error | cancelled
     error: str | None = None
     planned: int | None = None  # measured requests it was to run (prompts × rounds, more for concurrency waves)
+    # Per prompt, the TTFT of its first send when that was a warmup (None: not a warm ok one): with --warmup,
+    # round 1 is already a repeat, so the prompt-cache check compares the rounds with this (phase_summaries).
+    first_ttft_ms: list[float | None] | None = None
     gpu_energy_j: float | None = None
     cpu_energy_j: float | None = None
 
@@ -340,7 +346,9 @@ class ContextSummary(Record):
     works_up_to: int | None = None  # longest user message (tokens) answered within the TTFT limit
     works_up_to_prompt_tokens: int | None = None  # the same prompt as the server counted it (chat template in)
     failed_at: int | None = None  # shortest longer message that failed (None: none failed)
-    stopped_because: str | None = None  # error | ttft_limit | advertised | max (the search's upper bound)
+    # error | ttft_limit | the upper bound reached: max (--context-max), advertised (its context − the probe's
+    # answer), default (nothing advertised: DEFAULT_CONTEXT_UPPER)
+    stopped_because: str | None = None
     failure: str | None = None  # the failing probe's error or TTFT, one line
     ttft_ms_at_max: float | None = None  # TTFT of the works_up_to probe
     memory_mb_at_max: float | None = None  # the model's memory at the works_up_to probe
@@ -362,7 +370,7 @@ class ColdSummary(Record):
     load_s: MetricSummary = field(default_factory=MetricSummary)
     ttft_ms: MetricSummary = field(default_factory=MetricSummary)  # the first request after each reload
     e2e_ms: MetricSummary = field(default_factory=MetricSummary)
-    warm_ttft_p50_ms: float | None = None  # the prompt-set levels' warm TTFT p50, same model (concurrency 1)
+    warm_ttft_p50_ms: float | None = None  # warm TTFT p50 of the same prompt in the levels (concurrency 1)
     cold_over_warm: float | None = None  # ttft_ms.p50 / warm_ttft_p50_ms
     memory_mb: float | None = None  # the model's memory, largest over the cold requests
 

@@ -10,14 +10,14 @@ end (atomically; `partial: true` until the run completed), so a crash later in t
 Per model: resolve (`variants`: every cached variant) → load through the `ModelLifecycle` (skipped when already
 loaded or the backend cannot load) → per concurrency level and mode: warmup, then measured requests → the phases
 (bench.phases: prompt-length sweep, cold starts, context search) → unload if we loaded it. A failed level request
-fails the model and the runner moves on. After all models, the judge (bench.judge). No Textual here.
-Definitions: docs/metrics.md; file shapes: docs/benchmarks.md.
+fails the model and the runner moves on. After all models, the judge. Definitions: docs/metrics.md, docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import threading
 import time
 from dataclasses import replace
@@ -49,7 +49,7 @@ from foundry_tui.engine.bench.judge import run_judge
 from foundry_tui.engine.bench.model_run import MemoryTimeline, ModelRun, resolve_targets
 from foundry_tui.engine.bench.model_run import load as load_model
 from foundry_tui.engine.bench.model_run import unload as unload_model
-from foundry_tui.engine.bench.phase_summaries import build_phase_summaries
+from foundry_tui.engine.bench.phase_summaries import build_phase_summaries, note_first_ttft
 from foundry_tui.engine.bench.phases import PhaseContext, Phases
 from foundry_tui.engine.bench.report import write_results
 from foundry_tui.engine.bench.results import (
@@ -350,6 +350,7 @@ class BenchRunner:
             server_rss=place.server_rss,
         )
         timeline.start()
+        phases_done = True
         try:
             if not self._load(model, timeline):
                 return
@@ -359,27 +360,24 @@ class BenchRunner:
                         break
                     self._run_level(model, concurrency, mode)
             counter = self._prompt_counting.counter(model.model)
-            name = model.model
-
-            def done(phase: str, which: int, round_number: int) -> RequestResult | None:
-                return self._resume.phase_done(name, phase, which, round_number)
-
-            self._phases.run(PhaseContext(model, timeline, counter, self._backends.management(model.model), done))
+            done = functools.partial(self._resume.phase_done, model.model)  # what an earlier session measured
+            ctx = PhaseContext(model, timeline, counter, self._backends.management(model.model), done)
+            phases_done = self._phases.run(ctx)
         finally:
             unload_model(model, self._lifecycle)
             timeline.stop()
             with self._lock:
-                model.result.status = self._model_status(model)
+                model.result.status = self._model_status(model, phases_done)
 
-    def _model_status(self, model: ModelRun) -> str:
+    def _model_status(self, model: ModelRun, phases_done: bool) -> str:
         """ok: every level ran every request ok; partial: some requests ok, not all; error: none ok; cancelled:
-        stopped before it finished (the counts are in its summaries)."""
+        stopped before it finished, its phases included (the counts are in its summaries; --resume finishes it)."""
         rows = [r for r in self._requests if r.model == model.model and r.measured_level]
         levels = model.result.levels
         complete = len(levels) == len(self.config.concurrency) * len(self.config.modes)
-        if self._cancel.is_set() and model.error is None and (not complete or any(
+        if self._cancel.is_set() and model.error is None and (not complete or not phases_done or any(
                 lv.status == "cancelled" for lv in levels)):  # fmt: skip
-            return "cancelled"  # a stop after its last level (during the unload) does not undo a finished model
+            return "cancelled"  # a stop after its last phase (during the unload) does not undo a finished model
         statuses = [
             level_status(
                 lv.status, lv.planned, [r for r in rows if (r.concurrency, r.mode) == (lv.concurrency, lv.mode)]
@@ -455,7 +453,10 @@ class BenchRunner:
 
     def _on_request(self, model: ModelRun, request: RequestResult, warmup: bool) -> None:
         """A request ended (the sender's threads): kept, journaled as it ends, reported."""
-        if not warmup:
+        if warmup:
+            with self._lock:  # the prompt-cache check's baseline
+                note_first_ttft(model.result, request, len(self.config.prompts))
+        else:
             with self._lock:
                 self._requests.append(request)
                 self._measured_done += 1

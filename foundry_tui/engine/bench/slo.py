@@ -46,7 +46,9 @@ class SloTarget:
     value: float
 
     def text(self) -> str:
-        return f"{self.metric}{self.op}{self.value:g}"
+        """As typed, exactly: the stored text is parsed again (summaries, resume, compare), so no rounding."""
+        value = int(self.value) if self.value.is_integer() and abs(self.value) < 1e15 else repr(self.value)
+        return f"{self.metric}{self.op}{value}"
 
     def met_by(self, request: RequestResult) -> bool:
         figure = request_figure(request, self.metric)
@@ -65,6 +67,8 @@ def parse_slo(text: str | None, label: str = "--slo") -> tuple[SloTarget, ...]:
         return ()
     targets: list[SloTarget] = []
     for part in text.split(","):
+        if not part.strip():
+            raise BadInputError(f"{label} has an empty target (two commas, or one at an end): {text.strip()!r}")
         match = _TARGET.match(part)
         if match is None:
             raise BadInputError(f"{label} takes targets like ttft_ms<=500,decode_tps>=20; cannot read {part.strip()!r}")

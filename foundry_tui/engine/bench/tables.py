@@ -89,15 +89,9 @@ SUMMARY_HEADERS = (
 
 def goodput_text(summary: Summary) -> str:
     """'75% (9/12)': the share of requests meeting every SLO target, with the counts behind it."""
-    if summary.goodput_share is None or summary.n_good is None:
+    if summary.goodput_share is None or summary.n_good is None or summary.n_slo_counted is None:
         return MISSING
-    counted = round(summary.n_good / summary.goodput_share) if summary.goodput_share else None
-    share = metrics.GOODPUT.fmt(summary.goodput_share * 100)
-    return (
-        f"{share} ({summary.n_good}/{counted})"
-        if counted is not None
-        else f"{share} (0/{summary.n_ok + summary.n_failed})"
-    )
+    return f"{metrics.GOODPUT.fmt(summary.goodput_share * 100)} ({summary.n_good}/{summary.n_slo_counted})"
 
 
 def with_goodput(results: BenchResults, headers: tuple[str, ...]) -> tuple[str, ...]:

@@ -134,7 +134,7 @@ class BenchTable(Vertical):
     }
     BenchTable > OptionList:focus { border: none; }  /* the header stays over its columns */
     BenchTable > OptionList > .option-list--option { padding: 0; }
-    BenchTable > #bench-table-detail { height: 2; color: $text-muted; }
+    BenchTable > #bench-table-detail { height: auto; min-height: 2; max-height: 4; color: $text-muted; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:

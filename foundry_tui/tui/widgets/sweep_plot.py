@@ -52,16 +52,25 @@ FIGURES = (
 class SweepSeries:
     model: str  # the model id, as results.json has it (untrusted)
     points: tuple[tuple[int, float], ...]  # (prompt tokens asked for, the figure), shortest prompt first
+    failed: tuple[int, ...] = ()  # lengths whose every request failed (a prompt past the context, say): no point
 
 
 def sweep_series(results: BenchResults, figure: SweepFigure) -> list[SweepSeries]:
-    """One series per model with the lengths that have the figure (at least one request answered), in run order."""
+    """One series per model with the lengths that have the figure (at least one request answered), in run order,
+    and the lengths it failed at."""
     by_model: dict[str, list[tuple[int, float]]] = {}
+    failed: dict[str, list[int]] = {}
     for point in results.sweep:
         value = figure.value(point)
         if point.n_ok and value is not None:
             by_model.setdefault(point.model, []).append((point.prompt_tokens_target, value))
-    return [SweepSeries(model, tuple(sorted(points))) for model, points in by_model.items()]
+        elif not point.n_ok and point.status not in ("pending", "running", "skipped"):
+            failed.setdefault(point.model, []).append(point.prompt_tokens_target)
+    models = list(dict.fromkeys(p.model for p in results.sweep if p.model in by_model or p.model in failed))
+    return [
+        SweepSeries(model, tuple(sorted(by_model.get(model, ()))), tuple(sorted(failed.get(model, ()))))
+        for model in models
+    ]
 
 
 def sweep_lengths(results: BenchResults) -> list[int]:
@@ -74,14 +83,17 @@ def length_label(tokens: int, approximate: bool = False) -> str:
     return ("~" if approximate else "") + text
 
 
-def approximate_lengths(results: BenchResults) -> bool:
-    """Some lengths were estimated from characters: no tokenizer for that model (docs/metrics.md)."""
-    return any(point.exact is False for point in results.sweep)
+def approximate_lengths(results: BenchResults, model: str | None = None) -> bool:
+    """Some lengths (of `model`, or of any model: the shared axis) were estimated from characters: no tokenizer
+    for that model (docs/metrics.md)."""
+    return any(point.exact is False for point in results.sweep if model is None or point.model == model)
 
 
 def values_line(series: SweepSeries, figure: SweepFigure, approximate: bool = False) -> str:
     """'smollm2…: 128 80.0 ms · 512 120 ms · 2k 410 ms': the plotted values, formatted by the metric registry."""
-    values = " · ".join(f"{length_label(n, approximate)} {figure.metric.fmt(v)}" for n, v in series.points)
+    shown = [(n, f"{length_label(n, approximate)} {figure.metric.fmt(v)}") for n, v in series.points]
+    shown += [(n, f"{length_label(n, approximate)} failed") for n in series.failed]
+    values = " · ".join(text for _, text in sorted(shown))
     return f"{safe_line(series.model, 120)}: {values}"
 
 
@@ -115,6 +127,16 @@ def phase_lines(results: BenchResults) -> list[str]:
     return lines
 
 
+def value_ticks(values: list[float]) -> tuple[float, float]:
+    """The y axis' ends: 0 (rates, memory and latencies start there) to the largest value rounded up to 2
+    significant digits, so the labels are exact and a flat series still gets a scale."""
+    top = max(values)
+    if top <= 0:
+        return 0.0, 1.0
+    step = 10 ** (math.floor(math.log10(top)) - 1)
+    return 0.0, math.ceil(top / step) * step
+
+
 class SweepPlot(PlotextPlot):
     """One figure of the sweep: the series it was given, drawn on a log2 length axis."""
 
@@ -130,7 +152,7 @@ class SweepPlot(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         plt.title(f"{figure.title} ({figure.metric.unit}) vs prompt tokens")
-        for one in series:
+        for one in (s for s in series if s.points):
             xs = [math.log2(n) for n, _ in one.points]
             plt.plot(xs, [v for _, v in one.points], label=fit(safe_line(one.model, 200), LEGEND_NAME),
                      marker="braille")  # fmt: skip
@@ -138,6 +160,12 @@ class SweepPlot(PlotextPlot):
             ticks = [math.log2(n) for n in lengths]
             plt.xticks(ticks, [length_label(n, approximate) for n in lengths])
             plt.xlim(min(ticks) - 0.5, max(ticks) + 0.5)  # a lone length still gets an axis
+        values = [v for one in series for _, v in one.points]
+        if values:
+            low, high = value_ticks(values)
+            ticks = [low, (low + high) / 2, high]
+            plt.yticks(ticks, [f"{t:.4g}" for t in ticks])  # plotext's own labels are unevenly spaced values
+            plt.ylim(low, high)
         self.refresh()
 
 
@@ -192,7 +220,8 @@ class PhasesView(Vertical):
         if lengths:
             title.update(f"prompt-length sweep: figure {self.figure_index + 1}/{len(FIGURES)} (←/→) · p: the table")
             self.plot.show(figure, series, lengths, approximate)
-            values = [values_line(s, figure, approximate) for s in series] or [f"{figure.title}: no answer yet"]
+            values = [values_line(s, figure, results is not None and approximate_lengths(results, s.model))
+                      for s in series] or [f"{figure.title}: no answer yet"]  # fmt: skip
             lines = [f"{figure.title} per prompt length:", *values, *lines]
         elif results is None:
             title.update("no run yet · p: the table")
