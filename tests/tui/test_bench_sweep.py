@@ -33,6 +33,7 @@ from foundry_tui.tui.widgets.sweep_plot import (
     length_label,
     phase_lines,
     sweep_series,
+    value_ticks,
     values_line,
 )
 from tests.conftest import TINY_ID
@@ -117,6 +118,12 @@ def test_the_sweep_series_are_the_summaries_points() -> None:
     series = sweep_series(results, ttft)[0]
     assert [n for n, _ in series.points] == [512, 2048] and series.failed == (128,)
     assert values_line(series, ttft).startswith(f"{series.model}: 128 failed · 512 ")
+
+
+def test_the_value_axis_starts_at_zero_with_room_above_the_highest_point() -> None:
+    assert value_ticks([634.1, 4.3]) == (0.0, 800.0)  # 792.6 up to two significant digits
+    assert value_ticks([16.9]) == (0.0, 22.0)  # a lone point stays below the legend's rows
+    assert value_ticks([0.0, 0.0]) == (0.0, 1.0)  # nothing to scale: still an axis
 
 
 def test_values_lines_lengths_and_cold_lines_read_as_documented() -> None:

@@ -128,9 +128,10 @@ def phase_lines(results: BenchResults) -> list[str]:
 
 
 def value_ticks(values: list[float]) -> tuple[float, float]:
-    """The y axis' ends: 0 (rates, memory and latencies start there) to the largest value rounded up to 2
-    significant digits, so the labels are exact and a flat series still gets a scale."""
-    top = max(values)
+    """The y axis' ends: 0 (rates, memory and latencies start there) to a quarter above the largest value (the
+    legend sits in the top rows: the highest point stays under it), rounded up to 2 significant digits, so the
+    labels are exact and a flat series still gets a scale."""
+    top = max(values) * 1.25
     if top <= 0:
         return 0.0, 1.0
     step = 10 ** (math.floor(math.log10(top)) - 1)
