@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from foundry_tui import paths
-from foundry_tui.errors import BadInputError
+from foundry_tui.errors import BadInputError, one_line
 
 
 @dataclass(frozen=True)
@@ -92,20 +92,26 @@ def _path(value: Any) -> Path:
 
 def _endpoint(value: Any) -> str | None:
     text = str(value).strip()
-    if not text:
-        return None
-    if not text.startswith(("http://", "https://")):
-        raise BadInputError(f"endpoint must start with http:// or https://, got {text!r}")
+    return endpoint_url(text) if text else None
+
+
+def endpoint_url(text: str) -> str:
+    """`text` checked as an endpoint URL (http or https, a host, a valid port), without a trailing slash;
+    BadInputError (one line) otherwise. `--endpoint`, the config file and `URL#MODEL` entries all go through it."""
+    url = text.strip()
+    shown = one_line(url, 200)
+    if not url.startswith(("http://", "https://")):
+        raise BadInputError(f"endpoint {shown!r} must start with http:// or https://")
     try:
-        parts = urlsplit(text)
-        port = parts.port  # raises ValueError for a port outside 0-65535 or not a number
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number in 0-65535
     except ValueError as exc:
-        raise BadInputError(f"endpoint {text!r} has a bad port: {exc}") from None
+        raise BadInputError(f"endpoint {shown!r} has a bad port: {one_line(str(exc), 100)}") from None
     if port == 0:
-        raise BadInputError(f"endpoint {text!r} has a bad port: 0")
+        raise BadInputError(f"endpoint {shown!r} has a bad port: 0")
     if not parts.hostname:
-        raise BadInputError(f"endpoint {text!r} has no host")
-    return text.rstrip("/")
+        raise BadInputError(f"endpoint {shown!r} has no host")
+    return url.rstrip("/")
 
 
 CATALOG_PATH = "/asset-gallery/v1.0/models"

@@ -124,6 +124,23 @@ class ChatStream(Protocol):
         ...
 
 
+class WrappedStream:
+    """The base of a ChatStream that wraps another: the send stamp is the inner stream's (an endpoint's is taken
+    at the wire, after the wrapper was made), read and written through."""
+
+    def __init__(self, inner: ChatStream, model_id: str) -> None:
+        self.inner = inner
+        self.model_id = model_id
+
+    @property
+    def t_sent_ns(self) -> int:
+        return self.inner.t_sent_ns
+
+    @t_sent_ns.setter
+    def t_sent_ns(self, value: int) -> None:  # the protocol's attribute is writable
+        self.inner.t_sent_ns = value
+
+
 @dataclass(frozen=True)
 class DownloadProgress:
     percent: float  # 0..100; the runtime sends 0.0 heartbeats while it connects, before any byte arrives

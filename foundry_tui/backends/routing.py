@@ -16,7 +16,6 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeGuard
-from urllib.parse import urlsplit
 
 from foundry_tui.backends.base import (
     Backend,
@@ -35,9 +34,10 @@ from foundry_tui.backends.base import (
     SupportsCompletion,
     SupportsExecutionProviders,
     SupportsVersions,
+    WrappedStream,
 )
-from foundry_tui.config import Settings
-from foundry_tui.errors import BackendError, BadInputError, FoundryTuiError, NotSupportedError, one_line
+from foundry_tui.config import Settings, endpoint_url
+from foundry_tui.errors import BackendError, FoundryTuiError, NotSupportedError, one_line
 
 if TYPE_CHECKING:  # the HTTP client is imported when an endpoint is used, not by every importer of the ids
     from foundry_tui.backends.endpoint_tokenize import ServerTokenCounter
@@ -57,25 +57,6 @@ def split_model_id(model_id: str) -> tuple[str | None, str]:
 def endpoint_model_id(endpoint: str, model: str) -> str:
     """The id of `model` served at `endpoint`, as the routing backend gives it back."""
     return f"{endpoint.rstrip('/')}#{model}"
-
-
-def endpoint_url(text: str) -> str:
-    """`text` checked as an endpoint URL (http or https, a host, a valid port), without a trailing slash;
-    BadInputError (one line) otherwise."""
-    url = text.strip()
-    shown = one_line(url, 200)
-    if not url.startswith(("http://", "https://")):
-        raise BadInputError(f"endpoint {shown!r} must start with http:// or https://")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # ValueError for a port that is not a number in 0-65535
-    except ValueError as exc:
-        raise BadInputError(f"endpoint {shown!r} has a bad port: {one_line(str(exc), 100)}") from None
-    if port == 0:
-        raise BadInputError(f"endpoint {shown!r} has a bad port: 0")
-    if not parts.hostname:
-        raise BadInputError(f"endpoint {shown!r} has no host")
-    return url.rstrip("/")
 
 
 def server_counter(settings: Settings, model_id: str) -> ServerTokenCounter | None:
@@ -108,21 +89,9 @@ def _prefixed(endpoint: str, entry: ModelEntry) -> ModelEntry:
     )
 
 
-class _RoutedStream:
+class _RoutedStream(WrappedStream):
     """An endpoint's stream under the prefixed model id (records are keyed by `model_id`). Iterating it is
     iterating the inner stream itself: no extra step between a piece's arrival stamp and its consumer."""
-
-    def __init__(self, inner: ChatStream, model_id: str) -> None:
-        self.inner = inner
-        self.model_id = model_id
-
-    @property
-    def t_sent_ns(self) -> int:
-        return self.inner.t_sent_ns
-
-    @t_sent_ns.setter
-    def t_sent_ns(self, value: int) -> None:  # the protocol's attribute is writable
-        self.inner.t_sent_ns = value
 
     def __iter__(self) -> Iterator[StreamEvent]:
         return iter(self.inner)

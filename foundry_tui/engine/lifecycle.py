@@ -21,8 +21,7 @@ from dataclasses import dataclass, replace
 from foundry_tui.backends.base import Backend, ModelEntry
 from foundry_tui.engine.events import MonitorEvent
 from foundry_tui.engine.monitor import MemorySample, MemorySampler
-
-REMOTE = "remote — not measurable"
+from foundry_tui.engine.monitor.server import REMOTE
 
 
 def _finite(value: float) -> float | None:

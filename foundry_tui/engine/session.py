@@ -364,6 +364,7 @@ class Session:
         endpoints it opens are closed when it finishes or the session closes; its counters are the runner's."""
         run = self._runs.enter_context(contextlib.ExitStack())
         try:
+            given = load_tokenizer(config.tokenizer) if config.tokenizer else None  # parsed once for the run
             backend = self._run_backend(config, run)
             for name in config.models:
                 backend.resolve(name)
@@ -375,9 +376,9 @@ class Session:
                 out_dir=out_dir,
                 baseline=baseline,
                 baseline_label=baseline_label,
-                token_counter=self._token_counter(config),
+                token_counter=self._token_counter(config, given),
                 resume_from=resume_from,
-                prompt_counter=functools.partial(self.prompt_counter_for, tokenizer=config.tokenizer),
+                prompt_counter=functools.partial(self.prompt_counter_for, tokenizer=given),
             )
         except BaseException:
             run.close()
@@ -394,30 +395,31 @@ class Session:
         run.callback(setattr, self.lifecycle, "backend", self.backend)  # first (last in, first out)
         return routing
 
-    def _token_counter(self, config: BenchConfig) -> CounterFor | None:
-        """What counts answer tokens when a server sends no usage: --tokenizer, else the tokenize route of the model's
-        server (probed once per model, when the first answer without usage arrives). In-process counts are exact."""
-        if config.tokenizer:
-            counter = load_tokenizer(config.tokenizer)
-            return lambda model: counter
+    def _token_counter(self, config: BenchConfig, given: TokenCounter | None) -> CounterFor | None:
+        """What counts answer tokens when a server sends no usage: --tokenizer (`given`), else the tokenize route of
+        the model's server (probed once per model, when the first answer without usage arrives). In-process counts
+        are exact."""
+        if given is not None:
+            return lambda model: given
         if not self.settings.endpoint and not any(split_model_id(name)[0] for name in config.models):
             return None
         return functools.partial(server_counter, self.settings)
 
     def prompt_counter_for(
-        self, model_id: str, entry: ModelEntry | None = None, *, tokenizer: str | None = None
+        self, model_id: str, entry: ModelEntry | None = None, *, tokenizer: str | TokenCounter | None = None
     ) -> TokenCounter | None:
         """What counts prompt tokens as `model_id` does, for generated prompts of exact length (None: approximate).
         In-process: the tokenizer.json in the model's directory (`entry.path`), else `tokenizer`. An endpoint's
-        model (`URL#MODEL`, or any with --endpoint): `tokenizer` (--tokenizer), else its server's tokenize route."""
+        model (`URL#MODEL`, or any with --endpoint): `tokenizer` (--tokenizer: a path, or loaded once for a run),
+        else its server's tokenize route."""
         if not self.settings.endpoint and split_model_id(model_id)[0] is None:
             with contextlib.suppress(FoundryTuiError):  # not found, or no tokenizer.json there: the fallback
                 entry = entry or self.resolve(model_id)
                 if entry.path:
                     return load_tokenizer(entry.path)
-        if tokenizer:
-            return load_tokenizer(tokenizer)
-        return server_counter(self.settings, model_id)
+        if isinstance(tokenizer, str):
+            tokenizer = load_tokenizer(tokenizer)
+        return tokenizer if tokenizer is not None else server_counter(self.settings, model_id)
 
     def bench_models(self) -> tuple[str, ...]:
         """What to benchmark when nobody said: every cached chat model (in-process), every served one (endpoint)."""

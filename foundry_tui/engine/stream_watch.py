@@ -19,7 +19,15 @@ import threading
 import time
 from collections.abc import Iterator
 
-from foundry_tui.backends.base import ChatOptions, ChatStream, DoneEvent, ErrorEvent, StreamEvent, TokenEvent
+from foundry_tui.backends.base import (
+    ChatOptions,
+    ChatStream,
+    DoneEvent,
+    ErrorEvent,
+    StreamEvent,
+    TokenEvent,
+    WrappedStream,
+)
 
 NS_PER_S = 1_000_000_000
 POLL_NS = NS_PER_S  # the watcher looks at least this often (deadlines further out need no wake-up call)
@@ -30,13 +38,12 @@ def _limit_ns(seconds: float) -> int | None:
     return int(seconds * NS_PER_S) if math.isfinite(seconds) and seconds > 0 else None
 
 
-class WatchedStream:
+class WatchedStream(WrappedStream):
     """A ChatStream whose waits are bounded by the watch that made it (`StreamWatch.watch`)."""
 
     def __init__(self, watch: StreamWatch, stream: ChatStream, options: ChatOptions) -> None:
+        super().__init__(stream, stream.model_id)
         self._watch = watch
-        self.inner = stream
-        self.model_id = stream.model_id
         self.first_token_timeout_s = options.first_token_timeout_s
         self.stall_timeout_s = options.stall_timeout_s
         self._first_limit_ns = _limit_ns(options.first_token_timeout_s)
@@ -49,15 +56,6 @@ class WatchedStream:
         self._got_piece = False
         self._waiting = False  # True while the stream is waited on; False while the consumer holds a piece
         self._wait_from_ns = 0  # when the current wait began (after a piece: when the consumer asked for the next)
-
-    @property
-    def t_sent_ns(self) -> int:
-        """The inner stream's send stamp (an endpoint's is taken at the wire, once the request went out)."""
-        return self.inner.t_sent_ns
-
-    @t_sent_ns.setter
-    def t_sent_ns(self, value: int) -> None:  # the protocol's attribute is writable
-        self.inner.t_sent_ns = value
 
     def cancel(self) -> None:
         with self._lock:

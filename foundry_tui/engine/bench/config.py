@@ -113,6 +113,11 @@ class BenchConfig:
     def modes(self) -> tuple[str, ...]:
         return MODES if self.non_streamed else MODES[:1]
 
+    @property
+    def generates_prompts(self) -> bool:
+        """The sweep or the context search will generate prompts (and need their tokens counted)."""
+        return bool(self.prompt_tokens) or self.find_context
+
     def max_tokens_for(self, spec: PromptSpec) -> int:
         if self.max_tokens_override or spec.max_tokens is None:
             return self.max_tokens

@@ -22,13 +22,13 @@ from typing import Literal
 from foundry_tui.backends.base import BackendInfo
 from foundry_tui.engine.fit import MIN_COMPARABLE_MB
 from foundry_tui.engine.monitor import ServerTarget, is_local_endpoint
+from foundry_tui.engine.monitor.server import REMOTE
 
 Placement = Literal["in-process", "server", "remote", "unwatched"]
 
 IN_PROCESS = "RSS peak during its run − RSS right before its load (in-process runtime)"
 IN_PROCESS_EARLIER = "RSS peak during its run − RSS right before its load, before the run (in-process runtime)"
 LOADED_BEFORE = "unknown — loaded before the run"
-REMOTE = "remote — not measurable"
 UNWATCHED = "not measured — the sampler watches this process, not the endpoint's server"
 NOT_LOADED = "not measured — the model was not loaded"
 

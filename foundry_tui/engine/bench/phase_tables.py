@@ -104,6 +104,11 @@ def _cold_row(c: ColdSummary) -> list[str]:
     ]
 
 
+def cold_phrase(c: ColdSummary) -> str:
+    """'cold TTFT p50 812 ms over 3 reloads': the cold starts in a few words (the pane's detail, the plots' lines)."""
+    return f"cold TTFT p50 {metrics.COLD_TTFT.fmt(c.ttft_ms.p50)} over {units.count(c.n, 'reload')}"
+
+
 def cold_notes(results: BenchResults) -> list[str]:
     """Why a model's cold starts were not measured, a line each (its row says "not measured")."""
     return [f"{safe_line(c.model, 120)}: {safe_line(c.note, 200)}" for c in results.cold_starts if c.note and not c.n]

@@ -140,15 +140,16 @@ class Phases:
         return self._sender.send_one(ctx.model, level, one)
 
     @staticmethod
-    def _level(phase: str) -> LevelResult:
-        return LevelResult(concurrency=1, mode="stream", status=phase)
+    def _level() -> LevelResult:
+        """What the sender sends a phase's requests under: one stream, streamed (not a level of results.json)."""
+        return LevelResult(concurrency=1, mode="stream")
 
     # -- the sweep -------------------------------------------------------------------------------------------
 
     def sweep(self, ctx: PhaseContext) -> None:
         c = self.config
         self._on_phase(ctx.model.model, SWEEP, len(c.prompt_tokens) * c.rounds)
-        level = self._level(SWEEP)
+        level = self._level()
         for length_index, target in enumerate(c.prompt_tokens):
             for round_index in range(c.rounds):
                 if not self._going(ctx):
@@ -171,7 +172,7 @@ class Phases:
                 model.result.notes.append(NO_RELOAD)
             return True
         self._on_phase(model.model, COLD, self.config.cold)
-        level = self._level(COLD)
+        level = self._level()
         spec = self.config.prompts[COLD_PROMPT]
         for index in range(self.config.cold):
             if not self._going(ctx):
@@ -211,7 +212,7 @@ class Phases:
             upper = DEFAULT_CONTEXT_UPPER
         search = ContextSearch(upper=max(upper, CONTEXT_START // 8), start=CONTEXT_START)
         self._on_phase(ctx.model.model, CONTEXT, 0)
-        level = self._level(CONTEXT)
+        level = self._level()
         probe = 0
         while self._going(ctx):
             target = search.next_length()

@@ -135,6 +135,12 @@ def _from_zero(ax: Axes, which: str, values: Sequence[float]) -> None:
         (ax.set_xlim if which == "x" else ax.set_ylim)(0, top * 1.08)
 
 
+def _line(ax: Axes, points: Sequence[tuple[float, float]], **style: Any) -> None:
+    """One series of (x, y) points; nothing for none (a model without the figure)."""
+    if points:
+        ax.plot(*zip(*points, strict=True), **style)
+
+
 def _model_legend(figure: Figure, models: Sequence[str], colours: dict[str, str], notes: dict[str, str]) -> None:
     """One legend of the models' colours under the figure (`notes`: text after a model's name, e.g. `~`)."""
     from matplotlib.lines import Line2D
@@ -229,12 +235,9 @@ def sweep_svg(results: BenchResults, colours: dict[str, str]) -> str | None:
             ttft = [(n, t) for n, t, _, _ in points if t is not None]
             prefill = [(n, p) for n, _, p, _ in points if p is not None]
             decode = [(n, d) for n, _, _, d in points if d is not None]
-            if ttft:
-                left.plot(*zip(*ttft, strict=True), marker="o", color=colour)
-            if prefill:
-                right.plot(*zip(*prefill, strict=True), marker="o", color=colour)
-            if decode:
-                right.plot(*zip(*decode, strict=True), marker="s", linestyle="--", color=colour)
+            _line(left, ttft, marker="o", color=colour)
+            _line(right, prefill, marker="o", color=colour)
+            _line(right, decode, marker="s", linestyle="--", color=colour)
         _log_if_wide(left, "y", [t for p in by_model.values() for _, t, _, _ in p if t is not None], zero=True)
         _log_if_wide(right, "y", [v for p in by_model.values() for _, _, a, b in p for v in (a, b) if v], zero=True)
         for ax in (left, right):
@@ -284,10 +287,8 @@ def throughput_svg(results: BenchResults, colours: dict[str, str]) -> str | None
                 xs = [s.concurrency for s in rows]
                 points = [(x, v) for x, v in zip(xs, whole, strict=True) if v is not None]
                 steady_points = [(x, v) for x, v in zip(xs, steady, strict=True) if v is not None]
-                if points:
-                    ax.plot(*zip(*points, strict=True), marker="o", color=colour, linestyle=":" if dotted else "-")
-                if steady_points:
-                    ax.plot(*zip(*steady_points, strict=True), marker="x", color=colour, linestyle="--", alpha=0.8)
+                _line(ax, points, marker="o", color=colour, linestyle=":" if dotted else "-")
+                _line(ax, steady_points, marker="x", color=colour, linestyle="--", alpha=0.8)
         from matplotlib.lines import Line2D
         from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -336,10 +337,8 @@ def cold_starts_svg(results: BenchResults, colours: dict[str, str]) -> str | Non
             colour = colours.get(model.model, PALETTE[0])
             load = [((r.load_index or 0) + 1, r.load_s) for r in rows if r.load_s is not None]
             ttft = [((r.load_index or 0) + 1, r.ttft_ms) for r in rows if r.ok and r.ttft_ms is not None]
-            if load:
-                loads.plot(*zip(*load, strict=True), marker="o", color=colour)
-            if ttft:
-                ttfts.plot(*zip(*ttft, strict=True), marker="o", color=colour)
+            _line(loads, load, marker="o", color=colour)
+            _line(ttfts, ttft, marker="o", color=colour)
             if warm.get(model.model) is not None:
                 ttfts.axhline(warm[model.model], color=colour, linestyle="--", linewidth=1)
         from matplotlib.lines import Line2D

@@ -359,7 +359,7 @@ class BenchRunner:
                     if self._cancel.is_set() or model.error is not None:
                         break
                     self._run_level(model, concurrency, mode)
-            counter = self._prompt_counting.counter(model.model)
+            counter = self._prompt_counting.counter(model.model) if self.config.generates_prompts else None
             done = functools.partial(self._resume.phase_done, model.model)  # what an earlier session measured
             ctx = PhaseContext(model, timeline, counter, self._backends.management(model.model), done)
             phases_done = self._phases.run(ctx)

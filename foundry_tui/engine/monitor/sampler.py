@@ -32,6 +32,7 @@ from foundry_tui.engine.monitor.gpu import GpuMemory, GpuReader
 from foundry_tui.engine.monitor.procfs import NAN, PROC_ERRORS, CpuClock, ProcFiles, open_proc_files, system_busy
 from foundry_tui.engine.monitor.rings import RingSet
 from foundry_tui.engine.monitor.server import (
+    REMOTE,
     ServerTarget,
     in_process_server,
     is_local_endpoint,
@@ -159,7 +160,7 @@ class MemorySampler:
                 self._server = pid_server(pid)
             elif endpoint:
                 remote = not is_local_endpoint(endpoint)
-                label = "remote — not measurable" if remote else "local server — looking for its process…"
+                label = REMOTE if remote else "local server — looking for its process…"
                 self._server = ServerTarget("remote" if remote else "local", None, label, endpoint)
                 if remote:
                     self._server_endpoint = None

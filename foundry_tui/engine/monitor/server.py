@@ -19,6 +19,8 @@ import psutil
 
 ServerKind = Literal["in-process", "pid", "local", "remote"]
 
+REMOTE = "remote — not measurable"  # an endpoint on another machine: its memory cannot be read
+
 
 @dataclass(frozen=True)
 class ServerTarget:
@@ -97,7 +99,7 @@ def server_for_endpoint(url: str) -> ServerTarget:
     """The endpoint's server process when it runs on this machine (scans sockets: ~10 ms; not on the UI thread)."""
     host = urlsplit(url).hostname or ""
     if not is_local_host(host):
-        return ServerTarget("remote", None, "remote — not measurable", url)
+        return ServerTarget("remote", None, REMOTE, url)
     port = _endpoint_port(url)
     pid, why = listening_pid(port)
     if pid is None:

@@ -19,10 +19,8 @@ import psutil
 
 from foundry_tui.config import Settings
 from foundry_tui.engine.monitor.sampler import SERVER_RETRY_S, MemorySampler
-from foundry_tui.engine.monitor.server import ServerTarget, is_local_endpoint, server_for_endpoint
+from foundry_tui.engine.monitor.server import REMOTE, ServerTarget, is_local_endpoint, server_for_endpoint
 from foundry_tui.engine.units import MB
-
-REMOTE = "remote — not measurable"
 
 
 def watched_sampler(settings: Settings, *, keep_s: float | None = None) -> MemorySampler:

@@ -30,6 +30,7 @@ from textual.widgets import Button, ContentSwitcher, Input, Label, Select, Selec
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchResults, Summary
 from foundry_tui.engine.bench.past_runs import run_roots, short_path
+from foundry_tui.engine.bench.phase_tables import cold_phrase
 from foundry_tui.engine.bench.report import REPORT_MD, markdown_report
 from foundry_tui.engine.bench.results import ColdSummary
 from foundry_tui.engine.bench.tables import estimated, goodput_text, memory_text
@@ -135,7 +136,7 @@ def _detail(s: Summary, status: str, error: str | None, done: int, planned: int,
     if s.goodput_share is not None:
         parts.append(f"goodput {goodput_text(s)}")
     if cold is not None and cold.n:
-        parts.append(f"cold TTFT p50 {metrics.COLD_TTFT.fmt(cold.ttft_ms.p50)} over {units.count(cold.n, 'reload')}")
+        parts.append(cold_phrase(cold))
     elif s.ttft_cold_ms is not None:
         parts.append(f"cold TTFT {metrics.TTFT.fmt(s.ttft_cold_ms)}")
     parts.append(f"memory: {memory}")

@@ -22,7 +22,7 @@ from textual_plotext import PlotextPlot
 
 from foundry_tui.engine import metrics, units
 from foundry_tui.engine.bench import BenchResults
-from foundry_tui.engine.bench.phase_tables import context_line
+from foundry_tui.engine.bench.phase_tables import cold_phrase, context_line
 from foundry_tui.engine.bench.results import ColdSummary, SweepSummary
 from foundry_tui.engine.metrics import Metric
 from foundry_tui.text import safe_line
@@ -103,7 +103,7 @@ def cold_line(cold: ColdSummary) -> str:
     if cold.note and not cold.n:
         return f"{name}: {safe_line(cold.note, 200)}"
     line = (
-        f"{name}: cold TTFT p50 {metrics.COLD_TTFT.fmt(cold.ttft_ms.p50)} over {units.count(cold.n, 'reload')}, "
+        f"{name}: {cold_phrase(cold)}, "
         f"load p50 {metrics.COLD_LOAD.fmt(cold.load_s.p50)}, warm TTFT p50 {metrics.TTFT.fmt(cold.warm_ttft_p50_ms)}"
     )
     if cold.cold_over_warm is not None:
